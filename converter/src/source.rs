@@ -1,0 +1,108 @@
+//! A model read from its source format, before it is written as `.tllm`.
+
+use std::path::PathBuf;
+
+use half::{bf16, f16};
+use tinyllm::format::Metadata;
+use tinyllm::DType;
+
+use crate::error::{ConvertError, Result};
+use crate::gguf::GgufFile;
+
+/// Where a tensor's bytes are in the source.
+#[derive(Debug, Clone)]
+pub enum Location {
+    /// A tensor of a safetensors file: file index, byte range in the file, stored type.
+    Safetensors {
+        /// Index into the list of mapped files.
+        file: usize,
+        /// Byte range of the data in the file.
+        range: std::ops::Range<usize>,
+        /// Stored element type.
+        dtype: DType,
+    },
+    /// A tensor of the GGUF file, by its index in the GGUF tensor table.
+    Gguf {
+        /// Index into the GGUF tensor list.
+        index: usize,
+    },
+}
+
+/// One tensor of the source model, under its `.tllm` name.
+#[derive(Debug, Clone)]
+pub struct SourceTensor {
+    /// Name in the `.tllm` file, for example `layers.0.attn_q`.
+    pub name: String,
+    /// Name in the source file.
+    pub source_name: String,
+    /// Shape, outermost dimension first.
+    pub shape: Vec<u64>,
+    /// The source data type, as the source format names it.
+    pub source_type: String,
+    /// Where the bytes are.
+    pub location: Location,
+}
+
+/// The files a source model's tensors live in.
+pub enum Backing {
+    /// Memory maps of one or more safetensors files.
+    Safetensors(Vec<(PathBuf, memmap2::Mmap)>),
+    /// A GGUF file.
+    Gguf(Box<GgufFile>),
+}
+
+/// A model read from a Hugging Face directory or a GGUF file.
+pub struct SourceModel {
+    /// The input path (directory or file).
+    pub path: PathBuf,
+    /// The model description to write.
+    pub metadata: Metadata,
+    /// The Hugging Face `tokenizer.json` bytes.
+    pub tokenizer_json: Vec<u8>,
+    /// Tensors in the order they will be written.
+    pub tensors: Vec<SourceTensor>,
+    /// The mapped source files.
+    pub backing: Backing,
+}
+
+impl SourceModel {
+    /// Reads tensor `tensor` and returns its elements as f32.
+    pub fn load_f32(&self, tensor: &SourceTensor) -> Result<Vec<f32>> {
+        match (&tensor.location, &self.backing) {
+            (Location::Safetensors { file, range, dtype }, Backing::Safetensors(files)) => {
+                let bytes = &files[*file].1[range.clone()];
+                Ok(match dtype {
+                    DType::F32 => bytes.chunks_exact(4).map(|b| f32::from_le_bytes([b[0], b[1], b[2], b[3]])).collect(),
+                    DType::F16 => bytes.chunks_exact(2).map(|b| f16::from_le_bytes([b[0], b[1]]).to_f32()).collect(),
+                    DType::BF16 => bytes.chunks_exact(2).map(|b| bf16::from_le_bytes([b[0], b[1]]).to_f32()).collect(),
+                })
+            }
+            (Location::Gguf { index }, Backing::Gguf(gguf)) => {
+                let info = &gguf.tensors()[*index];
+                gguf.tensor_to_f32(info).map_err(|source| ConvertError::Gguf { path: self.path.clone(), source })
+            }
+            _ => unreachable!("a tensor location always matches its model's backing"),
+        }
+    }
+
+    /// Reads tensor `tensor` as little-endian bytes of `dtype`. Bytes already stored in
+    /// `dtype` are copied unchanged; other types are converted with round-to-nearest-even.
+    pub fn load_as(&self, tensor: &SourceTensor, dtype: DType) -> Result<Vec<u8>> {
+        if let (Location::Safetensors { file, range, dtype: stored }, Backing::Safetensors(files)) = (&tensor.location, &self.backing) {
+            if *stored == dtype {
+                return Ok(files[*file].1[range.clone()].to_vec());
+            }
+        }
+        let values = self.load_f32(tensor)?;
+        Ok(encode(&values, dtype))
+    }
+}
+
+/// Encodes f32 values as little-endian bytes of `dtype`.
+pub fn encode(values: &[f32], dtype: DType) -> Vec<u8> {
+    match dtype {
+        DType::F32 => values.iter().flat_map(|v| v.to_le_bytes()).collect(),
+        DType::F16 => values.iter().flat_map(|&v| f16::from_f32(v).to_le_bytes()).collect(),
+        DType::BF16 => values.iter().flat_map(|&v| bf16::from_f32(v).to_le_bytes()).collect(),
+    }
+}

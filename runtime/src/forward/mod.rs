@@ -1,0 +1,202 @@
+//! The decoder forward pass: embeddings, layers of attention and SwiGLU, output head.
+//!
+//! A batch of tokens goes through the layers together, so prefill runs as matrix-matrix
+//! products and decode is the batch of one.
+
+pub mod kv_cache;
+pub mod ops;
+pub mod rope;
+
+use alloc::vec;
+use alloc::vec::Vec;
+
+use crate::format::Metadata;
+use crate::model::Model;
+use kv_cache::KvCache;
+use ops::{add_bias, dot, matmul, rms_norm, rms_norm_in_place, softmax, swiglu};
+use rope::RopeTable;
+
+/// Reusable activation buffers, sized for a batch of `batch` tokens.
+#[derive(Debug, Default)]
+struct Buffers {
+    batch: usize,
+    x: Vec<f32>,       // [batch, hidden] residual stream
+    xn: Vec<f32>,      // [batch, hidden] normalized input of a block
+    q: Vec<f32>,       // [batch, max q_dim]
+    k: Vec<f32>,       // [batch, max kv_dim]
+    v: Vec<f32>,       // [batch, max kv_dim]
+    attn: Vec<f32>,    // [batch, max q_dim] attention output before projection
+    gate: Vec<f32>,    // [batch, max ffn_dim]
+    up: Vec<f32>,      // [batch, max ffn_dim]
+    scores: Vec<f32>,  // [context] attention weights of one head
+    row: Vec<f32>,     // [max columns] one weight row converted to f32
+}
+
+/// Runs the decoder over token batches, keeping the per-model tables it needs.
+#[derive(Debug)]
+pub struct Forward {
+    ropes: Vec<RopeTable>,
+    buffers: Buffers,
+}
+
+impl Forward {
+    /// Prepares the RoPE tables for every head dimension used by the model.
+    pub fn new(metadata: &Metadata) -> Forward {
+        let mut ropes: Vec<RopeTable> = Vec::new();
+        for layer in &metadata.layers {
+            let head_dim = layer.head_dim as usize;
+            if !ropes.iter().any(|r| r.head_dim() == head_dim) {
+                ropes.push(RopeTable::new(&metadata.rope, head_dim));
+            }
+        }
+        Forward { ropes, buffers: Buffers::default() }
+    }
+
+    fn ensure_buffers(&mut self, metadata: &Metadata, batch: usize, context: usize) {
+        let b = &mut self.buffers;
+        if b.batch >= batch && b.scores.len() >= context {
+            return;
+        }
+        let hidden = metadata.hidden_dim as usize;
+        let max_q = metadata.layers.iter().map(|l| (l.n_heads * l.head_dim) as usize).max().unwrap_or(0);
+        let max_kv = metadata.layers.iter().map(|l| (l.n_kv_heads * l.head_dim) as usize).max().unwrap_or(0);
+        let max_ffn = metadata.layers.iter().map(|l| l.ffn_dim as usize).max().unwrap_or(0);
+        let max_cols = hidden.max(max_q).max(max_ffn);
+        *b = Buffers {
+            batch,
+            x: vec![0.0; batch * hidden],
+            xn: vec![0.0; batch * hidden],
+            q: vec![0.0; batch * max_q],
+            k: vec![0.0; batch * max_kv],
+            v: vec![0.0; batch * max_kv],
+            attn: vec![0.0; batch * max_q],
+            gate: vec![0.0; batch * max_ffn],
+            up: vec![0.0; batch * max_ffn],
+            scores: vec![0.0; context],
+            row: vec![0.0; max_cols],
+        };
+    }
+
+    /// Runs `tokens` at positions `cache.len()..` and appends their keys and values to `cache`.
+    ///
+    /// Writes logits into `logits`: for every token (`tokens.len()` × vocab) when `all_logits`,
+    /// else for the last token only (vocab). The caller has checked the token ids and that the
+    /// cache has room.
+    pub fn run(&mut self, model: &Model<'_>, cache: &mut KvCache, tokens: &[u32], all_logits: bool, logits: &mut Vec<f32>) {
+        let meta = model.metadata();
+        let n = tokens.len();
+        let hidden = meta.hidden_dim as usize;
+        let eps = meta.norm_eps as f32;
+        let start = cache.len();
+        self.ensure_buffers(meta, n, start + n);
+
+        let embd = model.token_embd();
+        for (t, &token) in tokens.iter().enumerate() {
+            embd.row_to_f32(token as usize, &mut self.buffers.x[t * hidden..(t + 1) * hidden]);
+        }
+
+        for layer in 0..meta.layers.len() {
+            self.attention_block(model, cache, layer, n, start, eps);
+            self.ffn_block(model, layer, n, eps);
+        }
+        cache.commit(n);
+
+        let b = &mut self.buffers;
+        let first = if all_logits { 0 } else { n - 1 };
+        let rows = n - first;
+        rms_norm(&mut b.xn[..rows * hidden], &b.x[first * hidden..n * hidden], &model.output_norm(), hidden, eps);
+        let output = model.output();
+        logits.clear();
+        logits.resize(rows * output.rows, 0.0);
+        matmul(logits, &b.xn[..rows * hidden], &output, rows, &mut b.row);
+    }
+
+    /// Pre-norm grouped-query attention with a residual connection, for `n` tokens.
+    fn attention_block(&mut self, model: &Model<'_>, cache: &mut KvCache, layer: usize, n: usize, start: usize, eps: f32) {
+        let meta = model.metadata();
+        let dims = meta.layers[layer];
+        let w = model.layer(layer);
+        let hidden = meta.hidden_dim as usize;
+        let head_dim = dims.head_dim as usize;
+        let (n_heads, n_kv_heads) = (dims.n_heads as usize, dims.n_kv_heads as usize);
+        let (q_dim, kv_dim) = (n_heads * head_dim, n_kv_heads * head_dim);
+        let b = &mut self.buffers;
+
+        rms_norm(&mut b.xn[..n * hidden], &b.x[..n * hidden], &w.attn_norm, hidden, eps);
+        let xn = &b.xn[..n * hidden];
+        matmul(&mut b.q[..n * q_dim], xn, &w.attn_q, n, &mut b.row);
+        matmul(&mut b.k[..n * kv_dim], xn, &w.attn_k, n, &mut b.row);
+        matmul(&mut b.v[..n * kv_dim], xn, &w.attn_v, n, &mut b.row);
+        if let Some(bias) = &w.attn_q_bias {
+            add_bias(&mut b.q[..n * q_dim], bias, q_dim);
+        }
+        if let Some(bias) = &w.attn_k_bias {
+            add_bias(&mut b.k[..n * kv_dim], bias, kv_dim);
+        }
+        if let Some(bias) = &w.attn_v_bias {
+            add_bias(&mut b.v[..n * kv_dim], bias, kv_dim);
+        }
+        if let Some(norm) = &w.attn_q_norm {
+            rms_norm_in_place(&mut b.q[..n * q_dim], norm, head_dim, eps);
+        }
+        if let Some(norm) = &w.attn_k_norm {
+            rms_norm_in_place(&mut b.k[..n * kv_dim], norm, head_dim, eps);
+        }
+        let rope = self.ropes.iter().find(|r| r.head_dim() == head_dim).expect("a RoPE table exists for every layer's head_dim");
+        for t in 0..n {
+            rope.apply(&mut b.q[t * q_dim..(t + 1) * q_dim], start + t);
+            rope.apply(&mut b.k[t * kv_dim..(t + 1) * kv_dim], start + t);
+        }
+        cache.append(layer, &b.k[..n * kv_dim], &b.v[..n * kv_dim]);
+
+        // Causal attention: token t sees positions 0..=start + t.
+        let keys = cache.keys(layer);
+        let values = cache.values(layer);
+        let group = n_heads / n_kv_heads;
+        let scale = 1.0 / libm::sqrtf(head_dim as f32);
+        for t in 0..n {
+            let visible = start + t + 1;
+            for h in 0..n_heads {
+                let kv_head = h / group;
+                let q = &b.q[t * q_dim + h * head_dim..t * q_dim + (h + 1) * head_dim];
+                let scores = &mut b.scores[..visible];
+                for (p, score) in scores.iter_mut().enumerate() {
+                    let k = &keys[p * kv_dim + kv_head * head_dim..p * kv_dim + (kv_head + 1) * head_dim];
+                    *score = dot(q, k) * scale;
+                }
+                softmax(scores);
+                let out = &mut b.attn[t * q_dim + h * head_dim..t * q_dim + (h + 1) * head_dim];
+                out.fill(0.0);
+                for (p, &weight) in scores.iter().enumerate() {
+                    let v = &values[p * kv_dim + kv_head * head_dim..p * kv_dim + (kv_head + 1) * head_dim];
+                    for (o, &value) in out.iter_mut().zip(v) {
+                        *o += weight * value;
+                    }
+                }
+            }
+        }
+
+        matmul(&mut b.xn[..n * hidden], &b.attn[..n * q_dim], &w.attn_output, n, &mut b.row);
+        for (x, delta) in b.x[..n * hidden].iter_mut().zip(&b.xn[..n * hidden]) {
+            *x += delta;
+        }
+    }
+
+    /// Pre-norm SwiGLU feed-forward block with a residual connection, for `n` tokens.
+    fn ffn_block(&mut self, model: &Model<'_>, layer: usize, n: usize, eps: f32) {
+        let meta = model.metadata();
+        let w = model.layer(layer);
+        let hidden = meta.hidden_dim as usize;
+        let ffn = meta.layers[layer].ffn_dim as usize;
+        let b = &mut self.buffers;
+
+        rms_norm(&mut b.xn[..n * hidden], &b.x[..n * hidden], &w.ffn_norm, hidden, eps);
+        matmul(&mut b.gate[..n * ffn], &b.xn[..n * hidden], &w.ffn_gate, n, &mut b.row);
+        matmul(&mut b.up[..n * ffn], &b.xn[..n * hidden], &w.ffn_up, n, &mut b.row);
+        swiglu(&mut b.gate[..n * ffn], &b.up[..n * ffn]);
+        matmul(&mut b.xn[..n * hidden], &b.gate[..n * ffn], &w.ffn_down, n, &mut b.row);
+        for (x, delta) in b.x[..n * hidden].iter_mut().zip(&b.xn[..n * hidden]) {
+            *x += delta;
+        }
+    }
+}

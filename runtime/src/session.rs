@@ -1,0 +1,116 @@
+//! [`Session`]: one conversation with a model, owning its KV cache.
+
+use alloc::vec::Vec;
+
+use crate::error::{ErrorKind, Result};
+use crate::forward::kv_cache::KvCache;
+use crate::forward::Forward;
+use crate::model::Model;
+
+/// Context length used when the caller does not choose one.
+pub const DEFAULT_CONTEXT: usize = 4096;
+
+/// A conversation state: the KV cache of the tokens seen so far and the latest logits.
+///
+/// Prefill many tokens with one [`Session::eval`] call, then decode one token at a time. A
+/// session is used by one thread at a time; many sessions may share one [`Model`].
+#[derive(Debug)]
+pub struct Session<'m> {
+    model: &'m Model<'m>,
+    cache: KvCache,
+    forward: Forward,
+    logits: Vec<f32>,
+    tokens: Vec<u32>,
+}
+
+impl<'m> Session<'m> {
+    /// Creates a session with `context` positions, capped by the model's maximum context.
+    /// `None` selects [`DEFAULT_CONTEXT`] (also capped).
+    pub fn new(model: &'m Model<'m>, context: Option<usize>) -> Session<'m> {
+        let max = model.metadata().max_context as usize;
+        let context = context.unwrap_or(DEFAULT_CONTEXT).clamp(1, max);
+        Session {
+            model,
+            cache: KvCache::new(model.metadata(), context),
+            forward: Forward::new(model.metadata()),
+            logits: Vec::new(),
+            tokens: Vec::new(),
+        }
+    }
+
+    /// The model this session runs.
+    pub fn model(&self) -> &'m Model<'m> {
+        self.model
+    }
+
+    /// Context length in positions.
+    pub fn context(&self) -> usize {
+        self.cache.capacity()
+    }
+
+    /// Number of positions used.
+    pub fn position(&self) -> usize {
+        self.cache.len()
+    }
+
+    /// The tokens evaluated so far, in order.
+    pub fn tokens(&self) -> &[u32] {
+        &self.tokens
+    }
+
+    /// Forgets all tokens; the next [`Session::eval`] starts at position 0.
+    pub fn reset(&mut self) {
+        self.cache.clear();
+        self.tokens.clear();
+        self.logits.clear();
+    }
+
+    /// Bytes held by the KV cache.
+    pub fn kv_cache_bytes(&self) -> usize {
+        self.cache.bytes_used()
+    }
+
+    /// Evaluates `tokens` after the ones already seen and returns the logits of the last one.
+    ///
+    /// Fails without changing the session when a token id is outside the vocabulary or the
+    /// tokens do not fit in the context.
+    pub fn eval(&mut self, tokens: &[u32]) -> Result<&[f32]> {
+        self.eval_inner(tokens, false)?;
+        Ok(&self.logits)
+    }
+
+    /// Evaluates `tokens` and returns the logits of every one of them, `tokens.len()` × vocab.
+    pub fn eval_all_logits(&mut self, tokens: &[u32]) -> Result<&[f32]> {
+        self.eval_inner(tokens, true)?;
+        Ok(&self.logits)
+    }
+
+    /// The logits of the last evaluated token (empty before the first evaluation).
+    pub fn logits(&self) -> &[f32] {
+        let vocab = self.model.metadata().vocab_size as usize;
+        let len = self.logits.len();
+        &self.logits[len.saturating_sub(vocab)..]
+    }
+
+    fn eval_inner(&mut self, tokens: &[u32], all_logits: bool) -> Result<()> {
+        if tokens.is_empty() {
+            return Err(ErrorKind::InvalidValue {
+                field: "tokens".into(),
+                value: "an empty slice".into(),
+                expected: "at least one token".into(),
+            }
+            .into());
+        }
+        let vocab_size = self.model.metadata().vocab_size;
+        if let Some(&token) = tokens.iter().find(|&&t| t >= vocab_size) {
+            return Err(ErrorKind::InvalidToken { token, vocab_size }.into());
+        }
+        let used = self.cache.len();
+        if used + tokens.len() > self.cache.capacity() {
+            return Err(ErrorKind::ContextFull { used, requested: tokens.len(), context: self.cache.capacity() }.into());
+        }
+        self.forward.run(self.model, &mut self.cache, tokens, all_logits, &mut self.logits);
+        self.tokens.extend_from_slice(tokens);
+        Ok(())
+    }
+}
