@@ -1,19 +1,25 @@
+use std::str::FromStr;
 use tinyllm_convert::gguf::*;
 #[test]
 fn probe() {
-    for p in ["/work/shared/models/SmolLM2-135M-Instruct.Q4_1.gguf", "/work/shared/tokenizers/llama.cpp-vectors/ggml-vocab-qwen2.gguf"] {
-        let f = GgufFile::open(std::path::Path::new(p)).unwrap();
-        println!("{p}: {:?}", f);
-        for (k, v) in f.metadata() { println!("  {k}: {v}"); 
-            if let MetaValue::Array(a) = v { if let MetaArray::String(s) = a { println!("     first {:?} last {:?}", &s[..3.min(s.len())], s.last()); }
-              if let Some(ints) = a.to_integers() { let mut h = std::collections::BTreeMap::new(); for i in &ints { *h.entry(*i).or_insert(0)+=1; } println!("     hist {:?}", h); } } }
-        let mut counts = std::collections::BTreeMap::new();
-        for t in f.tensors() { *counts.entry(t.ggml_type.name()).or_insert(0) += 1; }
-        println!("  tensors {} {:?}", f.tensors().len(), counts);
-        for t in f.tensors().iter().take(5) { println!("  {:?}", t); }
-        let toks = f.get_str_array("tokenizer.ggml.tokens").unwrap();
-        let tt = f.get_i64_array("tokenizer.ggml.token_type").unwrap();
-        for (i, t) in tt.iter().enumerate() { if *t != 1 { println!("   type {t} id {i} {:?}", toks[i]); if i > 49200 && i < 151600 {break;} } }
-        println!("{:?}", special_tokens(&f).unwrap());
+    let f = GgufFile::open(std::path::Path::new("/work/shared/models/SmolLM2-135M-Instruct.Q4_1.gguf")).unwrap();
+    let t = tokenizers::Tokenizer::from_str(&tokenizer_json_from_gguf(&f).unwrap()).unwrap();
+    for s in ["Hello world! 123", "\n", "Café déjà vu.", "  multiple   spaces", "Hello, we can use"] {
+        println!("{s:?} -> {:?}", t.encode(s, false).unwrap().get_ids());
     }
+    let mut bytes = std::fs::read("/work/shared/tokenizers/llama.cpp-vectors/ggml-vocab-qwen2.gguf").unwrap();
+    let needle = b"tokenizer.ggml.pre\x08\0\0\0\x05\0\0\0\0\0\0\0qwen2";
+    let at = bytes.windows(needle.len()).position(|w| w == needle).unwrap() + needle.len() - 5;
+    bytes[at..at + 5].copy_from_slice(b"gpt-2");
+    let f = GgufFile::from_bytes(bytes).unwrap();
+    let t = tokenizers::Tokenizer::from_str(&tokenizer_json_from_gguf(&f).unwrap()).unwrap();
+    let inp = std::fs::read_to_string("/work/shared/tokenizers/llama.cpp-vectors/ggml-vocab-qwen2.gguf.inp").unwrap();
+    let out = std::fs::read_to_string("/work/shared/tokenizers/llama.cpp-vectors/ggml-vocab-qwen2.gguf.out").unwrap();
+    let cases: Vec<&str> = inp.split("\n__ggml_vocab_test__\n").collect();
+    let mut bad = 0;
+    for (c, o) in cases.iter().zip(out.lines()) {
+        let want: Vec<u32> = o.split_whitespace().map(|x| x.parse().unwrap()).collect();
+        if t.encode(*c, false).unwrap().get_ids() != want { bad += 1; }
+    }
+    println!("with gpt-2 pre: {bad} mismatches");
 }

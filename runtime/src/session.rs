@@ -65,6 +65,16 @@ impl<'m> Session<'m> {
         self.logits.clear();
     }
 
+    /// Keeps the first `len` tokens and forgets the rest, so a conversation can continue from
+    /// a shared prefix. The logits are cleared; evaluate a token before sampling again.
+    pub fn truncate(&mut self, len: usize) {
+        if len < self.tokens.len() {
+            self.cache.truncate(len);
+            self.tokens.truncate(len);
+            self.logits.clear();
+        }
+    }
+
     /// Bytes held by the KV cache.
     pub fn kv_cache_bytes(&self) -> usize {
         self.cache.bytes_used()

@@ -1,0 +1,80 @@
+//! `tinyllm chat`: an interactive conversation on standard input and output.
+
+use std::io::{BufRead, Write};
+
+use anyhow::{bail, Result};
+use clap::Args;
+use tinyllm::{ChatMessage, Model, Sampler, Session, Tokenizer};
+
+use super::generate::generate;
+use super::{GenerationArgs, ModelArg};
+
+/// Options of `tinyllm chat`.
+#[derive(Args, Debug)]
+pub struct ChatArgs {
+    #[command(flatten)]
+    model: ModelArg,
+    /// System message that opens the conversation.
+    #[arg(long)]
+    system: Option<String>,
+    #[command(flatten)]
+    generation: GenerationArgs,
+}
+
+/// Runs `tinyllm chat`. Each input line is one user message; `/reset` starts over and
+/// `/exit` or end of input quits.
+pub fn chat(args: ChatArgs) -> Result<()> {
+    let model = Model::open(&args.model.model)?;
+    let tokenizer = Tokenizer::from_model(&model)?;
+    if !tokenizer.has_chat_template() {
+        bail!("{} has no chat template; use `tinyllm run` instead", args.model.model.display());
+    }
+    let mut session = Session::new(&model, Some(args.generation.context));
+    let mut sampler = Sampler::new(args.generation.sampler_params());
+    let opening: Vec<ChatMessage> = args.system.iter().map(|s| ChatMessage::new("system", s)).collect();
+    let mut messages = opening.clone();
+
+    let stdin = std::io::stdin();
+    let mut stdout = std::io::stdout();
+    eprintln!("chatting with {}; /reset starts over, /exit quits", args.model.model.display());
+    loop {
+        eprint!("> ");
+        let mut line = String::new();
+        if stdin.lock().read_line(&mut line)? == 0 {
+            break;
+        }
+        let line = line.trim_end_matches(['\n', '\r']);
+        match line.trim() {
+            "" => continue,
+            "/exit" | "/quit" => break,
+            "/reset" => {
+                messages = opening.clone();
+                session.reset();
+                continue;
+            }
+            _ => {}
+        }
+        messages.push(ChatMessage::new("user", line));
+        let text = tokenizer.apply_chat_template(&messages, true)?;
+        let tokens = tokenizer.encode(&text, false)?;
+        // Reuse the KV cache for the prefix the new rendering shares with what was evaluated.
+        let shared = session.tokens().iter().zip(&tokens).take_while(|(a, b)| a == b).count();
+        let shared = shared.min(tokens.len() - 1);
+        session.truncate(shared);
+        if tokens.len() > session.context() {
+            eprintln!("the conversation no longer fits in the context of {} tokens; starting over", session.context());
+            messages = opening.clone();
+            messages.push(ChatMessage::new("user", line));
+            session.reset();
+            continue;
+        }
+        let budget = args.generation.max_tokens.min(session.context() - tokens.len());
+        let (reply, stats) = generate(&mut session, &tokenizer, &mut sampler, &tokens[shared..], budget, &mut stdout)?;
+        writeln!(stdout)?;
+        if args.generation.verbose {
+            stats.report();
+        }
+        messages.push(ChatMessage::new("assistant", tokenizer.decode(&reply, true)?));
+    }
+    Ok(())
+}

@@ -1,0 +1,79 @@
+//! `tinyllm inspect`: metadata, per-layer dimensions, tensor table and sizes.
+
+use std::fmt::Write as _;
+use std::io::Write as _;
+
+use anyhow::Result;
+use clap::Args;
+use tinyllm::{Model, OpenOptions};
+
+use super::ModelArg;
+
+/// Options of `tinyllm inspect`.
+#[derive(Args, Debug)]
+pub struct InspectArgs {
+    #[command(flatten)]
+    model: ModelArg,
+    /// Check the CRC-32 of every tensor (reads the whole file).
+    #[arg(long)]
+    verify: bool,
+    /// Leave out the tensor table.
+    #[arg(long)]
+    no_tensors: bool,
+}
+
+/// Runs `tinyllm inspect`.
+pub fn inspect(args: InspectArgs) -> Result<()> {
+    let model = Model::open_with(&args.model.model, OpenOptions { verify_tensors: args.verify })?;
+    let meta = model.metadata();
+    let mut out = String::new();
+    let header = model.header();
+    writeln!(out, "file:            {} ({} bytes, format version {})", args.model.model.display(), model.file_size(), header.version)?;
+    if let Some(name) = &meta.name {
+        writeln!(out, "name:            {name}")?;
+    }
+    if let Some(source) = &meta.source {
+        writeln!(out, "source:          {source}")?;
+    }
+    writeln!(out, "architecture:    {}", meta.architecture.name())?;
+    writeln!(out, "parameters:      {} ({:.1} M)", model.parameter_count(), model.parameter_count() as f64 / 1e6)?;
+    writeln!(out, "vocabulary:      {}", meta.vocab_size)?;
+    writeln!(out, "hidden:          {}", meta.hidden_dim)?;
+    writeln!(out, "layers:          {}", meta.layers.len())?;
+    writeln!(out, "max context:     {}", meta.max_context)?;
+    writeln!(out, "norm epsilon:    {:e}", meta.norm_eps)?;
+    writeln!(out, "tied embeddings: {}", meta.tie_embeddings)?;
+    let scaling = match meta.rope.scaling {
+        None => "none".to_string(),
+        Some(scaling) => format!("{scaling:?}"),
+    };
+    writeln!(out, "RoPE:            theta {}, layout {:?}, scaling {}", meta.rope.theta, meta.rope.layout, scaling)?;
+    writeln!(out, "BOS / EOS / pad: {:?} / {:?} / {:?}", meta.bos_token_id, meta.eos_token_ids, meta.pad_token_id)?;
+    println!(
+        "tokenizer:       {} bytes of tokenizer.json, chat template {}",
+        model.tokenizer_json().len(),
+        if meta.tokenizer.chat_template.is_some() { "present" } else { "absent" }
+    );
+    writeln!(out, "kernels:         scalar f32 reference")?;
+    writeln!(out)?;
+    writeln!(out, "{:>5} {:>7} {:>8} {:>8} {:>8}", "layer", "heads", "kv_heads", "head_dim", "ffn_dim")?;
+    for (i, layer) in meta.layers.iter().enumerate() {
+        writeln!(out, "{:>5} {:>7} {:>8} {:>8} {:>8}", i, layer.n_heads, layer.n_kv_heads, layer.head_dim, layer.ffn_dim)?;
+    }
+    if !args.no_tensors {
+        writeln!(out)?;
+        writeln!(out, "{:<28} {:>5} {:>14} {:>12} {:>12} {:>10}", "tensor", "type", "shape", "offset", "bytes", "crc32")?;
+        for t in model.tensors() {
+            let shape = t.shape.iter().map(|d| d.to_string()).collect::<Vec<_>>().join("x");
+            writeln!(out, "{:<28} {:>5} {:>14} {:>12} {:>12} {:08x}", t.name, t.dtype, shape, t.offset, t.length, t.crc32)?;
+        }
+    }
+    let tensor_bytes: u64 = model.tensors().iter().map(|t| t.length).sum();
+    writeln!(out)?;
+    writeln!(out, "tensor data:     {} bytes ({:.1} MiB) in {} tensors", tensor_bytes, tensor_bytes as f64 / 1048576.0, model.tensors().len())?;
+    if args.verify {
+        writeln!(out, "verify:          all {} tensor checksums match", model.tensors().len())?;
+    }
+    std::io::stdout().lock().write_all(out.as_bytes())?;
+    Ok(())
+}

@@ -1,0 +1,96 @@
+//! Command-line interface: argument definitions and dispatch to the subcommands.
+
+mod chat;
+mod generate;
+mod inspect;
+mod run;
+
+use std::path::PathBuf;
+
+use clap::{Args, Parser, Subcommand};
+use tinyllm::SamplerParams;
+
+/// Runs small language models stored as .tllm files.
+#[derive(Parser, Debug)]
+#[command(name = "tinyllm", version, about)]
+pub struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Subcommand, Debug)]
+enum Command {
+    /// Generate a continuation of one prompt, streamed to standard output.
+    Run(run::RunArgs),
+    /// Chat interactively; each line of standard input is a user message.
+    Chat(chat::ChatArgs),
+    /// Print the metadata, per-layer dimensions and tensor table of a model.
+    Inspect(inspect::InspectArgs),
+}
+
+/// Sampling and context options shared by `run` and `chat`.
+#[derive(Args, Debug, Clone)]
+pub struct GenerationArgs {
+    /// Maximum number of tokens to generate.
+    #[arg(short = 'n', long, default_value_t = 256)]
+    pub max_tokens: usize,
+    /// Sampling temperature; 0 selects greedy decoding.
+    #[arg(long, default_value_t = 0.8)]
+    pub temperature: f32,
+    /// Sample among the k most likely tokens; 0 disables the limit.
+    #[arg(long, default_value_t = 40)]
+    pub top_k: usize,
+    /// Sample among the most likely tokens whose probabilities sum to p; 1 disables it.
+    #[arg(long, default_value_t = 0.95)]
+    pub top_p: f32,
+    /// Drop tokens less likely than min-p times the most likely one; 0 disables it.
+    #[arg(long, default_value_t = 0.05)]
+    pub min_p: f32,
+    /// Penalty for tokens among the last --repeat-last-n; 1 disables it.
+    #[arg(long, default_value_t = 1.0)]
+    pub repeat_penalty: f32,
+    /// Number of recent tokens the repetition penalty looks at.
+    #[arg(long, default_value_t = 64)]
+    pub repeat_last_n: usize,
+    /// Seed of the sampler; the same seed, model and prompt give the same output.
+    #[arg(long, default_value_t = 0)]
+    pub seed: u64,
+    /// Context length in tokens (capped by the model's maximum).
+    #[arg(short = 'c', long, default_value_t = tinyllm::DEFAULT_CONTEXT)]
+    pub context: usize,
+    /// Print model and timing details to standard error.
+    #[arg(short, long)]
+    pub verbose: bool,
+}
+
+impl GenerationArgs {
+    /// The sampler parameters these options select.
+    pub fn sampler_params(&self) -> SamplerParams {
+        SamplerParams {
+            temperature: self.temperature,
+            top_k: self.top_k,
+            top_p: self.top_p,
+            min_p: self.min_p,
+            repeat_penalty: self.repeat_penalty,
+            repeat_last_n: self.repeat_last_n,
+            seed: self.seed,
+        }
+    }
+}
+
+/// The model file argument shared by every subcommand.
+#[derive(Args, Debug, Clone)]
+pub struct ModelArg {
+    /// Path of the .tllm model file.
+    #[arg(short, long)]
+    pub model: PathBuf,
+}
+
+/// Runs the parsed command.
+pub fn dispatch(cli: Cli) -> anyhow::Result<()> {
+    match cli.command {
+        Command::Run(args) => run::run(args),
+        Command::Chat(args) => chat::chat(args),
+        Command::Inspect(args) => inspect::inspect(args),
+    }
+}
