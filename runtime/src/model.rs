@@ -6,7 +6,9 @@ use alloc::string::{String, ToString};
 
 use alloc::vec::Vec;
 
-use crate::error::{Error, ErrorKind, Result};
+#[cfg(feature = "std")]
+use crate::error::Error;
+use crate::error::{ErrorKind, Result};
 use crate::format::header::{metadata_checksum, Header};
 use crate::format::table::parse_table;
 use crate::format::{crc32, DType, Metadata, TensorEntry};

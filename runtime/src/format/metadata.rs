@@ -179,7 +179,13 @@ pub const MAX_LAYERS: usize = 4096;
 impl Metadata {
     /// Parses the metadata JSON and checks every value.
     pub fn parse(json: &[u8]) -> Result<Metadata> {
-        let metadata: Metadata = serde_json::from_slice(json)
+        let value: serde_json::Value = serde_json::from_slice(json)
+            .map_err(|error| ErrorKind::InvalidMetadata { message: format!("{error}") })?;
+        // Name an unknown architecture directly rather than as a serde "unknown variant".
+        if let Some(name) = value.get("architecture").and_then(serde_json::Value::as_str) {
+            Architecture::from_name(name)?;
+        }
+        let metadata: Metadata = serde_json::from_value(value)
             .map_err(|error| ErrorKind::InvalidMetadata { message: format!("{error}") })?;
         metadata.validate()?;
         Ok(metadata)
