@@ -130,7 +130,7 @@ pub fn read_metadata(dir: &Path) -> Result<Metadata> {
         max_context: config.u32("max_position_embeddings")?,
         norm_eps: config.f64_or("rms_norm_eps", 1e-6)?,
         tie_embeddings: config.bool_or("tie_word_embeddings", false)?,
-        rope: Rope { theta: config.f64_or("rope_theta", 10000.0)?, layout: RopeLayout::Half, scaling: read_rope_scaling(&config)? },
+        rope: read_rope(&config)?,
         bos_token_id,
         eos_token_ids,
         pad_token_id: config.ids("pad_token_id")?.first().copied(),
@@ -142,8 +142,21 @@ pub fn read_metadata(dir: &Path) -> Result<Metadata> {
     Ok(metadata)
 }
 
-fn read_rope_scaling(config: &Config<'_>) -> Result<Option<RopeScaling>> {
-    let Some(scaling) = config.get("rope_scaling") else { return Ok(None) };
+/// Reads RoPE settings in either config layout: transformers 4 writes `rope_theta` and
+/// `rope_scaling` at the top level, transformers 5 writes one `rope_parameters` object.
+fn read_rope(config: &Config<'_>) -> Result<Rope> {
+    let (theta, scaling) = match config.get("rope_parameters") {
+        Some(parameters) => {
+            let inner = Config { path: config.path, value: parameters };
+            (inner.f64_or("rope_theta", config.f64_or("rope_theta", 10000.0)?)?, read_rope_scaling(config, Some(parameters))?)
+        }
+        None => (config.f64_or("rope_theta", 10000.0)?, read_rope_scaling(config, config.get("rope_scaling"))?),
+    };
+    Ok(Rope { theta, layout: RopeLayout::Half, scaling })
+}
+
+fn read_rope_scaling(config: &Config<'_>, scaling: Option<&Value>) -> Result<Option<RopeScaling>> {
+    let Some(scaling) = scaling else { return Ok(None) };
     let kind = scaling.get("rope_type").or_else(|| scaling.get("type")).and_then(Value::as_str).unwrap_or("default");
     let inner = Config { path: config.path, value: scaling };
     let factor = || inner.f64_or("factor", 1.0);

@@ -1,0 +1,95 @@
+//! Random tiny models made by transformers (tests/fixtures/generate.py): the runtime, on the
+//! converted file, reproduces transformers' logits, greedy tokens and tokenizer ids.
+
+use std::path::Path;
+
+use tinyllm::{DType, Model, Session, Tokenizer};
+use tinyllm_convert::{convert, ConvertOptions};
+use tinyllm_tests::{fixtures_dir, greedy, ids, max_abs_diff, read_f32, read_json};
+
+/// Relative tolerance on logits: max |difference| below 1e-4 × max |logit|.
+const RELATIVE_TOLERANCE: f32 = 1e-4;
+
+fn check_model(name: &str, dtype: DType) {
+    let dir = fixtures_dir().join("models").join(name);
+    let reference = read_json(&dir.join("reference.json"));
+    let out = tempfile::tempdir().unwrap();
+    let path = out.path().join(format!("{name}.tllm"));
+    convert(&dir, &path, &ConvertOptions { dtype }).unwrap_or_else(|e| panic!("converting {name}: {e}"));
+    let model = Model::open(&path).unwrap();
+    assert_eq!(model.metadata().vocab_size as u64, reference["vocab_size"].as_u64().unwrap());
+
+    for case in reference["cases"].as_array().unwrap() {
+        let tokens = ids(&case["input_ids"]);
+        let expected = read_f32(&dir.join(case["logits_file"].as_str().unwrap()));
+        let mut session = Session::new(&model, None);
+        let actual = session.eval_all_logits(&tokens).unwrap().to_vec();
+        let (diff, scale) = max_abs_diff(&actual, &expected);
+        let case_name = case["name"].as_str().unwrap();
+        eprintln!("{name} ({dtype}) {case_name}: max |diff| {diff:.3e}, max |logit| {scale:.3}, ratio {:.3e}", diff / scale);
+        assert!(diff < RELATIVE_TOLERANCE * scale, "{name} {case_name}: max |diff| {diff} >= 1e-4 x {scale}");
+
+        // Decoding one token at a time through the KV cache gives the same logits as prefill.
+        let mut session = Session::new(&model, None);
+        let vocab = model.metadata().vocab_size as usize;
+        for (t, &token) in tokens.iter().enumerate() {
+            let step = session.eval(&[token]).unwrap();
+            let (diff, _) = max_abs_diff(step, &expected[t * vocab..(t + 1) * vocab]);
+            assert!(diff < RELATIVE_TOLERANCE * scale, "{name} {case_name} decode position {t}: max |diff| {diff}");
+        }
+    }
+
+    for case in reference["greedy"].as_array().unwrap() {
+        let prompt = ids(&case["input_ids"]);
+        let expected = ids(&case["new_tokens"]);
+        assert_eq!(greedy(&model, &prompt, expected.len()), expected, "{name}: greedy tokens after {prompt:?}");
+    }
+
+    let tokenizer = Tokenizer::from_model(&model).unwrap();
+    for case in reference["tokenizer_cases"].as_array().unwrap() {
+        let text = case["text"].as_str().unwrap();
+        assert_eq!(tokenizer.encode(text, false).unwrap(), ids(&case["ids"]), "{name}: ids of {text:?}");
+    }
+}
+
+fn storage_dtype(name: &str) -> DType {
+    let reference = read_json(&Path::new(&fixtures_dir()).join("models").join(name).join("reference.json"));
+    match reference["storage_dtype"].as_str().unwrap() {
+        "float32" => DType::F32,
+        "float16" => DType::F16,
+        "bfloat16" => DType::BF16,
+        other => panic!("unexpected storage dtype {other}"),
+    }
+}
+
+#[test]
+fn llama_gqa() {
+    check_model("llama-gqa", DType::F32);
+}
+
+#[test]
+fn llama_odd_sizes_and_llama3_rope() {
+    check_model("llama-odd", DType::F32);
+}
+
+#[test]
+fn qwen2_bias() {
+    check_model("qwen2", DType::F32);
+}
+
+#[test]
+fn qwen2_kept_in_bf16() {
+    assert_eq!(storage_dtype("qwen2"), DType::BF16);
+    check_model("qwen2", DType::BF16);
+}
+
+#[test]
+fn qwen3_qk_norm() {
+    check_model("qwen3", DType::F32);
+}
+
+#[test]
+fn qwen3_kept_in_f16() {
+    assert_eq!(storage_dtype("qwen3"), DType::F16);
+    check_model("qwen3", DType::F16);
+}
