@@ -135,20 +135,21 @@ fn read_metadata(gguf: &GgufFile, path: &Path) -> std::result::Result<Metadata, 
 pub fn open(path: &Path) -> Result<SourceModel> {
     let wrap = |source: GgufError| ConvertError::Gguf { path: path.to_path_buf(), source };
     let gguf = GgufFile::open(path).map_err(wrap)?;
+    // Unsupported tensor types are reported first: no other fix makes such a file convert.
+    if let Some(info) = gguf.tensors().iter().find(|t| !SUPPORTED_TYPES.contains(&t.ggml_type)) {
+        return Err(ConvertError::UnsupportedTensorType {
+            path: path.to_path_buf(),
+            name: info.name.clone(),
+            dtype: info.ggml_type.name().to_string(),
+            supported: "F32, F16, BF16, Q8_0, Q4_0, Q4_1".into(),
+        });
+    }
     let metadata = read_metadata(&gguf, path)?;
     let tokenizer_json = tokenizer_json_from_gguf(&gguf).map_err(wrap)?.into_bytes();
 
     let mut tensors = Vec::new();
     for (index, info) in gguf.tensors().iter().enumerate() {
         let name = tllm_name(&info.name).ok_or_else(|| ConvertError::UnexpectedTensor { path: path.to_path_buf(), name: info.name.clone() })?;
-        if !SUPPORTED_TYPES.contains(&info.ggml_type) {
-            return Err(ConvertError::UnsupportedTensorType {
-                path: path.to_path_buf(),
-                name: info.name.clone(),
-                dtype: info.ggml_type.name().to_string(),
-                supported: "F32, F16, BF16, Q8_0, Q4_0, Q4_1".into(),
-            });
-        }
         tensors.push(SourceTensor {
             name,
             source_name: info.name.clone(),
