@@ -30,7 +30,7 @@ impl Rng {
         (0..n).map(|_| self.next_u64() as u8).collect()
     }
 
-    /// A random finite f16 bit pattern (any sign, exponent 0..=30).
+    /// Returns a random finite f16 bit pattern (any sign, exponent 0..=30).
     fn finite_f16(&mut self) -> u16 {
         loop {
             let bits = self.next_u64() as u16;
@@ -73,6 +73,9 @@ fn nibble(qs: &[u8], j: usize) -> u8 {
     }
 }
 
+/// A reference dequantizer: raw tensor bytes in, f32 values out.
+type Reference = fn(&[u8]) -> Vec<f32>;
+
 fn reference_q8_0(data: &[u8]) -> Vec<f32> {
     let mut out = Vec::new();
     for block in data.chunks(34) {
@@ -110,12 +113,16 @@ fn reference_q4_1(data: &[u8]) -> Vec<f32> {
 }
 
 fn reference_f16(data: &[u8]) -> Vec<f32> {
-    data.chunks(2).map(|c| f16_to_f64(le16(c, 0)) as f32).collect()
+    data.chunks(2)
+        .map(|c| f16_to_f64(le16(c, 0)) as f32)
+        .collect()
 }
 
 fn reference_bf16(data: &[u8]) -> Vec<f32> {
     // bfloat16 is the upper half of an f32.
-    data.chunks(2).map(|c| f32::from_bits(u32::from(le16(c, 0)) << 16)).collect()
+    data.chunks(2)
+        .map(|c| f32::from_bits(u32::from(le16(c, 0)) << 16))
+        .collect()
 }
 
 fn assert_same_bits(tensor: &str, got: &[f32], expected: &[f32]) {
@@ -143,7 +150,12 @@ fn block(d: u16, m: Option<u16>, qs: &[u8]) -> Vec<u8> {
 // Hand-made blocks: negative and extreme scales, extreme quants, signed zeros, subnormals.
 fn hand_made_q8_0() -> Vec<u8> {
     let ramp: Vec<u8> = (0..32).map(|i: i32| (i * 8 - 128) as i8 as u8).collect();
-    let extremes: Vec<u8> = [-128i8, 127, 0, -1, 1, -127].iter().cycle().take(32).map(|&q| q as u8).collect();
+    let extremes: Vec<u8> = [-128i8, 127, 0, -1, 1, -127]
+        .iter()
+        .cycle()
+        .take(32)
+        .map(|&q| q as u8)
+        .collect();
     let mut data = Vec::new();
     data.extend(block(0xB800, None, &ramp)); // d = -0.5
     data.extend(block(0x7BFF, None, &extremes)); // d = 65504, the largest f16
@@ -154,7 +166,12 @@ fn hand_made_q8_0() -> Vec<u8> {
 }
 
 fn hand_made_q4_0() -> Vec<u8> {
-    let extremes: Vec<u8> = [0x00, 0xFF, 0x0F, 0xF0, 0x87, 0x78, 0x08, 0x80].iter().cycle().take(16).copied().collect();
+    let extremes: Vec<u8> = [0x00, 0xFF, 0x0F, 0xF0, 0x87, 0x78, 0x08, 0x80]
+        .iter()
+        .cycle()
+        .take(16)
+        .copied()
+        .collect();
     let counting: Vec<u8> = (0..16).map(|i| (i as u8) | ((15 - i as u8) << 4)).collect();
     let mut data = Vec::new();
     data.extend(block(0xBC00, None, &extremes)); // d = -1
@@ -166,7 +183,12 @@ fn hand_made_q4_0() -> Vec<u8> {
 }
 
 fn hand_made_q4_1() -> Vec<u8> {
-    let extremes: Vec<u8> = [0x00, 0xFF, 0x0F, 0xF0].iter().cycle().take(16).copied().collect();
+    let extremes: Vec<u8> = [0x00, 0xFF, 0x0F, 0xF0]
+        .iter()
+        .cycle()
+        .take(16)
+        .copied()
+        .collect();
     let counting: Vec<u8> = (0..16).map(|i| (i as u8) | ((15 - i as u8) << 4)).collect();
     let mut data = Vec::new();
     data.extend(block(0xBC00, Some(0xC500), &extremes)); // d = -1, m = -5
@@ -196,12 +218,25 @@ fn u16_bytes(values: &[u16]) -> Vec<u8> {
     values.iter().flat_map(|v| v.to_le_bytes()).collect()
 }
 
-/// A file with every metadata value type, nested and empty arrays, and one tensor per
+/// Builds a file with every metadata value type, nested and empty arrays, and one tensor per
 /// supported type plus one Q6_K tensor.
 fn sample_builder(alignment: Option<u32>) -> GgufBuilder {
-    let f32_values = [1.5, -0.0, f32::MAX, f32::MIN_POSITIVE, 1e-45, f32::INFINITY, f32::NEG_INFINITY, 3.25];
-    let f16_values = [0x3C00, 0xC000, 0x0001, 0x03FF, 0x0400, 0x7BFF, 0xFC00, 0x8000];
-    let bf16_values = [0x3F80, 0xC000, 0x0001, 0x7F7F, 0xFF80, 0x8000, 0x4049, 0x0080];
+    let f32_values = [
+        1.5,
+        -0.0,
+        f32::MAX,
+        f32::MIN_POSITIVE,
+        1e-45,
+        f32::INFINITY,
+        f32::NEG_INFINITY,
+        3.25,
+    ];
+    let f16_values = [
+        0x3C00, 0xC000, 0x0001, 0x03FF, 0x0400, 0x7BFF, 0xFC00, 0x8000,
+    ];
+    let bf16_values = [
+        0x3F80, 0xC000, 0x0001, 0x7F7F, 0xFF80, 0x8000, 0x4049, 0x0080,
+    ];
     let nested = MetaArray::Array(vec![
         MetaArray::U8(vec![1, 2]),
         MetaArray::String(vec!["x".to_string()]),
@@ -210,7 +245,10 @@ fn sample_builder(alignment: Option<u32>) -> GgufBuilder {
     ]);
 
     let mut builder = GgufBuilder::new()
-        .meta("general.architecture", MetaValue::String("llama".to_string()))
+        .meta(
+            "general.architecture",
+            MetaValue::String("llama".to_string()),
+        )
         .meta("test.u8", MetaValue::U8(255))
         .meta("test.i8", MetaValue::I8(-128))
         .meta("test.u16", MetaValue::U16(65535))
@@ -219,24 +257,70 @@ fn sample_builder(alignment: Option<u32>) -> GgufBuilder {
         .meta("test.i32", MetaValue::I32(i32::MIN))
         .meta("test.f32", MetaValue::F32(-1.25))
         .meta("test.bool", MetaValue::Bool(true))
-        .meta("test.string", MetaValue::String("héllo, 世界 🦙".to_string()))
+        .meta(
+            "test.string",
+            MetaValue::String("héllo, 世界 🦙".to_string()),
+        )
         .meta("test.empty_string", MetaValue::String(String::new()))
         .meta("test.u64", MetaValue::U64(u64::MAX))
         .meta("test.i64", MetaValue::I64(i64::MIN))
         .meta("test.f64", MetaValue::F64(std::f64::consts::PI))
-        .meta("test.array.u8", MetaValue::Array(MetaArray::U8(vec![0, 1, 255])))
-        .meta("test.array.i8", MetaValue::Array(MetaArray::I8(vec![-128, 0, 127])))
-        .meta("test.array.u16", MetaValue::Array(MetaArray::U16(vec![0, 65535])))
-        .meta("test.array.i16", MetaValue::Array(MetaArray::I16(vec![-32768, 32767])))
-        .meta("test.array.u32", MetaValue::Array(MetaArray::U32(vec![0, u32::MAX])))
-        .meta("test.array.i32", MetaValue::Array(MetaArray::I32(vec![i32::MIN, -1, 3])))
-        .meta("test.array.f32", MetaValue::Array(MetaArray::F32(vec![0.5, -2.0])))
-        .meta("test.array.bool", MetaValue::Array(MetaArray::Bool(vec![true, false, true])))
-        .meta("test.array.string", MetaValue::Array(MetaArray::String(vec!["a".into(), String::new(), "ü".into()])))
-        .meta("test.array.u64", MetaValue::Array(MetaArray::U64(vec![u64::MAX])))
-        .meta("test.array.i64", MetaValue::Array(MetaArray::I64(vec![i64::MIN, i64::MAX])))
-        .meta("test.array.f64", MetaValue::Array(MetaArray::F64(vec![1e300, -0.0])))
-        .meta("test.array.empty", MetaValue::Array(MetaArray::String(vec![])))
+        .meta(
+            "test.array.u8",
+            MetaValue::Array(MetaArray::U8(vec![0, 1, 255])),
+        )
+        .meta(
+            "test.array.i8",
+            MetaValue::Array(MetaArray::I8(vec![-128, 0, 127])),
+        )
+        .meta(
+            "test.array.u16",
+            MetaValue::Array(MetaArray::U16(vec![0, 65535])),
+        )
+        .meta(
+            "test.array.i16",
+            MetaValue::Array(MetaArray::I16(vec![-32768, 32767])),
+        )
+        .meta(
+            "test.array.u32",
+            MetaValue::Array(MetaArray::U32(vec![0, u32::MAX])),
+        )
+        .meta(
+            "test.array.i32",
+            MetaValue::Array(MetaArray::I32(vec![i32::MIN, -1, 3])),
+        )
+        .meta(
+            "test.array.f32",
+            MetaValue::Array(MetaArray::F32(vec![0.5, -2.0])),
+        )
+        .meta(
+            "test.array.bool",
+            MetaValue::Array(MetaArray::Bool(vec![true, false, true])),
+        )
+        .meta(
+            "test.array.string",
+            MetaValue::Array(MetaArray::String(vec![
+                "a".into(),
+                String::new(),
+                "ü".into(),
+            ])),
+        )
+        .meta(
+            "test.array.u64",
+            MetaValue::Array(MetaArray::U64(vec![u64::MAX])),
+        )
+        .meta(
+            "test.array.i64",
+            MetaValue::Array(MetaArray::I64(vec![i64::MIN, i64::MAX])),
+        )
+        .meta(
+            "test.array.f64",
+            MetaValue::Array(MetaArray::F64(vec![1e300, -0.0])),
+        )
+        .meta(
+            "test.array.empty",
+            MetaValue::Array(MetaArray::String(vec![])),
+        )
         .meta("test.array.nested", MetaValue::Array(nested))
         .tensor("f32", &[8], F32, f32_bytes(&f32_values))
         .tensor("f16", &[4, 2], F16, u16_bytes(&f16_values))
@@ -258,8 +342,16 @@ fn round_trip_every_value_type() {
 
         assert_eq!(file.version(), 3);
         assert_eq!(file.alignment(), alignment.map_or(32, u64::from));
-        assert_eq!(file.data_offset() % file.alignment(), 0, "data section start is aligned");
-        assert_eq!(file.metadata(), builder.expected_metadata().as_slice(), "metadata in file order");
+        assert_eq!(
+            file.data_offset() % file.alignment(),
+            0,
+            "data section start is aligned"
+        );
+        assert_eq!(
+            file.metadata(),
+            builder.expected_metadata().as_slice(),
+            "metadata in file order"
+        );
         for (key, value) in builder.expected_metadata() {
             assert_eq!(file.get(&key), Some(&value), "get({key})");
         }
@@ -272,8 +364,18 @@ fn round_trip_every_value_type() {
             assert_eq!(info.dims, spec.dims, "{}: dims", spec.name);
             assert_eq!(info.ggml_type.id(), spec.type_id, "{}: type", spec.name);
             assert_eq!(info.offset, offset, "{}: offset", spec.name);
-            assert_eq!(info.n_bytes, spec.data.len() as u64, "{}: n_bytes", spec.name);
-            assert_eq!(file.tensor_data(info), spec.data.as_slice(), "{}: data", spec.name);
+            assert_eq!(
+                info.n_bytes,
+                spec.data.len() as u64,
+                "{}: n_bytes",
+                spec.name
+            );
+            assert_eq!(
+                file.tensor_data(info),
+                spec.data.as_slice(),
+                "{}: data",
+                spec.name
+            );
             assert_eq!(file.tensor(&spec.name), Some(info));
         }
         assert_eq!(file.tensor("absent"), None);
@@ -288,7 +390,13 @@ fn alignment_32_and_64_place_data() {
         assert_eq!(file.alignment(), u64::from(alignment));
         assert_eq!(file.data_offset() % u64::from(alignment), 0);
         for t in file.tensors() {
-            assert_eq!(t.offset % u64::from(alignment), 0, "{} offset {}", t.name, t.offset);
+            assert_eq!(
+                t.offset % u64::from(alignment),
+                0,
+                "{} offset {}",
+                t.name,
+                t.offset
+            );
         }
     }
 }
@@ -330,35 +438,65 @@ fn typed_getters_convert_and_fail() {
     assert_eq!(file.get_f64("test.f32").unwrap(), -1.25);
     assert!(file.get_bool("test.bool").unwrap());
     assert_eq!(file.get_str("test.string").unwrap(), "héllo, 世界 🦙");
-    assert_eq!(file.get_str_array("test.array.string").unwrap(), ["a", "", "ü"]);
+    assert_eq!(
+        file.get_str_array("test.array.string").unwrap(),
+        ["a", "", "ü"]
+    );
     assert_eq!(file.get_f32_array("test.array.f32").unwrap(), [0.5, -2.0]);
-    assert_eq!(file.get_i64_array("test.array.i32").unwrap(), [i64::from(i32::MIN), -1, 3]);
-    assert_eq!(file.get_array("test.array.u8").unwrap(), &MetaArray::U8(vec![0, 1, 255]));
+    assert_eq!(
+        file.get_i64_array("test.array.i32").unwrap(),
+        [i64::from(i32::MIN), -1, 3]
+    );
+    assert_eq!(
+        file.get_array("test.array.u8").unwrap(),
+        &MetaArray::U8(vec![0, 1, 255])
+    );
 
     let negative = file.get_u32("test.i8").unwrap_err();
-    assert!(matches!(negative, GgufError::ValueOutOfRange { ref key, .. } if key == "test.i8"), "{negative}");
+    assert!(
+        matches!(negative, GgufError::ValueOutOfRange { ref key, .. } if key == "test.i8"),
+        "{negative}"
+    );
     assert!(negative.to_string().contains("-128"), "{negative}");
     let too_big = file.get_u32("test.u64").unwrap_err();
-    assert!(matches!(too_big, GgufError::ValueOutOfRange { .. }), "{too_big}");
+    assert!(
+        matches!(too_big, GgufError::ValueOutOfRange { .. }),
+        "{too_big}"
+    );
     let u64_array = file.get_i64_array("test.array.u64").unwrap_err();
-    assert!(matches!(u64_array, GgufError::ValueOutOfRange { .. }), "{u64_array}");
+    assert!(
+        matches!(u64_array, GgufError::ValueOutOfRange { .. }),
+        "{u64_array}"
+    );
 
     let wrong = file.get_u32("test.string").unwrap_err();
-    assert!(matches!(wrong, GgufError::WrongType { ref key, .. } if key == "test.string"), "{wrong}");
+    assert!(
+        matches!(wrong, GgufError::WrongType { ref key, .. } if key == "test.string"),
+        "{wrong}"
+    );
     assert!(wrong.to_string().contains("string"), "{wrong}");
     let wrong_array = file.get_str_array("test.array.u8").unwrap_err();
-    assert!(wrong_array.to_string().contains("array<u8>"), "{wrong_array}");
-    assert!(matches!(file.get_f32("test.f64"), Err(GgufError::WrongType { .. })));
+    assert!(
+        wrong_array.to_string().contains("array<u8>"),
+        "{wrong_array}"
+    );
+    assert!(matches!(
+        file.get_f32("test.f64"),
+        Err(GgufError::WrongType { .. })
+    ));
 
     let missing = file.get_str("test.absent").unwrap_err();
-    assert!(matches!(missing, GgufError::MissingKey { ref key } if key == "test.absent"), "{missing}");
+    assert!(
+        matches!(missing, GgufError::MissingKey { ref key } if key == "test.absent"),
+        "{missing}"
+    );
 }
 
 #[test]
 fn dequantize_matches_reference() {
     let builder = sample_builder(None);
     let file = GgufFile::from_bytes(builder.build()).unwrap();
-    let references: [(&str, fn(&[u8]) -> Vec<f32>); 5] = [
+    let references: [(&str, Reference); 5] = [
         ("f16", reference_f16),
         ("bf16", reference_bf16),
         ("q8_0", reference_q8_0),
@@ -369,13 +507,20 @@ fn dequantize_matches_reference() {
         let spec = builder.tensors.iter().find(|t| t.name == name).unwrap();
         let info = file.tensor(name).unwrap();
         let got = file.tensor_to_f32(info).unwrap();
-        assert_eq!(got.len() as u64, info.n_elements(), "{name}: one value per element");
+        assert_eq!(
+            got.len() as u64,
+            info.n_elements(),
+            "{name}: one value per element"
+        );
         assert_same_bits(name, &got, &reference(&spec.data));
     }
 
     let f32_info = file.tensor("f32").unwrap();
     let raw = file.tensor_data(f32_info);
-    let expected: Vec<f32> = raw.chunks(4).map(|c| f32::from_le_bytes([c[0], c[1], c[2], c[3]])).collect();
+    let expected: Vec<f32> = raw
+        .chunks(4)
+        .map(|c| f32::from_le_bytes([c[0], c[1], c[2], c[3]]))
+        .collect();
     assert_same_bits("f32", &file.tensor_to_f32(f32_info).unwrap(), &expected);
 }
 
@@ -386,7 +531,9 @@ fn dequantize_random_blocks_bit_exact() {
     let q8 = random_blocks(&mut rng, n_blocks, 1, 32);
     let q4_0 = random_blocks(&mut rng, n_blocks, 1, 16);
     let q4_1 = random_blocks(&mut rng, n_blocks, 2, 16);
-    let f16: Vec<u8> = (0..4096).flat_map(|_| rng.finite_f16().to_le_bytes()).collect();
+    let f16: Vec<u8> = (0..4096)
+        .flat_map(|_| rng.finite_f16().to_le_bytes())
+        .collect();
     let bf16 = rng.bytes(8192);
     let rows = n_blocks as u64 * 32 / 64;
 
@@ -417,7 +564,8 @@ fn dequantize_random_blocks_bit_exact() {
 #[test]
 fn dequantize_nan_scale_gives_nan() {
     let data = block(0x7E00, None, &[0x33; 16]); // d = NaN
-    let file = GgufFile::from_bytes(GgufBuilder::new().tensor("t", &[32], Q4_0, data).build()).unwrap();
+    let file =
+        GgufFile::from_bytes(GgufBuilder::new().tensor("t", &[32], Q4_0, data).build()).unwrap();
     let values = file.tensor_to_f32(&file.tensors()[0]).unwrap();
     assert!(values.iter().all(|v| v.is_nan()), "{values:?}");
 }
@@ -434,7 +582,10 @@ fn unsupported_type_error_names_tensor_and_type() {
     let message = err.to_string();
     assert!(message.contains("q6_k"), "{message}");
     assert!(message.contains("Q6_K"), "{message}");
-    assert!(message.contains("F32, F16, BF16, Q8_0, Q4_0 and Q4_1"), "{message}");
+    assert!(
+        message.contains("F32, F16, BF16, Q8_0, Q4_0 and Q4_1"),
+        "{message}"
+    );
 }
 
 #[test]
@@ -443,11 +594,17 @@ fn foreign_tensor_info_is_rejected() {
     let mut info = file.tensor("q4_0").unwrap().clone();
     info.offset = u64::MAX - 4;
     assert!(file.tensor_data(&info).is_empty());
-    assert!(matches!(file.tensor_to_f32(&info), Err(GgufError::ForeignTensor { .. })));
+    assert!(matches!(
+        file.tensor_to_f32(&info),
+        Err(GgufError::ForeignTensor { .. })
+    ));
 
     let mut wrong_size = file.tensor("q4_0").unwrap().clone();
     wrong_size.n_bytes += 18;
-    assert!(matches!(file.tensor_to_f32(&wrong_size), Err(GgufError::ForeignTensor { .. })));
+    assert!(matches!(
+        file.tensor_to_f32(&wrong_size),
+        Err(GgufError::ForeignTensor { .. })
+    ));
 }
 
 #[test]
@@ -464,9 +621,17 @@ fn smollm2_matches_readme() {
     assert_eq!(file.get_u32("llama.attention.head_count").unwrap(), 9);
     assert_eq!(file.get_u32("llama.attention.head_count_kv").unwrap(), 3);
     assert_eq!(file.get_u32("llama.vocab_size").unwrap(), 49152);
-    assert_eq!(file.get_str_array("tokenizer.ggml.tokens").unwrap().len(), 49152);
+    assert_eq!(
+        file.get_str_array("tokenizer.ggml.tokens").unwrap().len(),
+        49152
+    );
 
-    let count = |ggml_type| file.tensors().iter().filter(|t| t.ggml_type == ggml_type).count();
+    let count = |ggml_type| {
+        file.tensors()
+            .iter()
+            .filter(|t| t.ggml_type == ggml_type)
+            .count()
+    };
     assert_eq!(file.tensors().len(), 272);
     assert_eq!(count(GgmlType::Q4_1), 210);
     assert_eq!(count(GgmlType::F32), 61);
@@ -478,7 +643,7 @@ fn smollm2_matches_readme() {
     assert_eq!(embedding.dims, [576, 49152]);
     assert_eq!(embedding.ggml_type, GgmlType::Q8_0);
 
-    let checks: [(&str, GgmlType, fn(&[u8]) -> Vec<f32>); 3] = [
+    let checks: [(&str, GgmlType, Reference); 3] = [
         ("token_embd.weight", GgmlType::Q8_0, reference_q8_0),
         ("blk.0.ffn_down.weight", GgmlType::Q4_1, reference_q4_1),
         ("blk.29.attn_q.weight", GgmlType::Q4_1, reference_q4_1),
@@ -487,7 +652,10 @@ fn smollm2_matches_readme() {
         let info = file.tensor(name).unwrap();
         assert_eq!(info.ggml_type, ggml_type, "{name}");
         let values = file.tensor_to_f32(info).unwrap();
-        assert!(values.iter().all(|v| v.is_finite()), "{name}: all values finite");
+        assert!(
+            values.iter().all(|v| v.is_finite()),
+            "{name}: all values finite"
+        );
         assert_same_bits(name, &values, &reference(file.tensor_data(info)));
     }
 
@@ -495,7 +663,10 @@ fn smollm2_matches_readme() {
     assert_eq!(norm.ggml_type, GgmlType::F32);
     let values = file.tensor_to_f32(norm).unwrap();
     assert_eq!(values.len(), 576);
-    assert!(values.iter().all(|v| v.is_finite() && *v != 0.0), "norm weights finite and nonzero");
+    assert!(
+        values.iter().all(|v| v.is_finite() && *v != 0.0),
+        "norm weights finite and nonzero"
+    );
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -518,9 +689,17 @@ fn parse_err(bytes: Vec<u8>) -> GgufError {
 
 #[test]
 fn wrong_magic_rejected() {
-    for bytes in [b"GGML\x03\0\0\0".to_vec(), b"GG".to_vec(), Vec::new(), b"\0\0\0\0".to_vec()] {
+    for bytes in [
+        b"GGML\x03\0\0\0".to_vec(),
+        b"GG".to_vec(),
+        Vec::new(),
+        b"\0\0\0\0".to_vec(),
+    ] {
         let err = parse_err(bytes.clone());
-        assert!(matches!(err, GgufError::InvalidMagic { .. }), "{bytes:?}: {err}");
+        assert!(
+            matches!(err, GgufError::InvalidMagic { .. }),
+            "{bytes:?}: {err}"
+        );
     }
     let message = parse_err(b"GGML\x03\0\0\0".to_vec()).to_string();
     assert!(message.contains("47 47 55 46"), "{message}");
@@ -530,8 +709,14 @@ fn wrong_magic_rejected() {
 fn versions_1_and_99_rejected() {
     for version in [0u32, 1, 4, 99] {
         let err = parse_err(header(version, 0, 0));
-        assert!(matches!(err, GgufError::UnsupportedVersion { version: v } if v == version), "{err}");
-        assert!(err.to_string().contains(&format!("version {version}")), "{err}");
+        assert!(
+            matches!(err, GgufError::UnsupportedVersion { version: v } if v == version),
+            "{err}"
+        );
+        assert!(
+            err.to_string().contains(&format!("version {version}")),
+            "{err}"
+        );
     }
 }
 
@@ -549,7 +734,11 @@ fn every_truncation_rejected() {
     assert!(GgufFile::from_bytes(bytes.clone()).is_ok());
     for len in 0..bytes.len() {
         let result = GgufFile::from_bytes(bytes[..len].to_vec());
-        assert!(result.is_err(), "prefix of {len} of {} bytes parsed", bytes.len());
+        assert!(
+            result.is_err(),
+            "prefix of {len} of {} bytes parsed",
+            bytes.len()
+        );
     }
 }
 
@@ -561,8 +750,19 @@ fn truncation_error_names_field_and_offset() {
     put_u64(&mut bytes, 100);
     bytes.extend_from_slice(b"short");
     let err = parse_err(bytes);
-    assert!(matches!(err, GgufError::Truncated { ref what, offset: 56, needed: 100, available: 5 }
-        if what.contains("general.name")), "{err}");
+    let GgufError::Truncated {
+        field,
+        offset,
+        needed,
+        available,
+    } = err
+    else {
+        panic!("expected Truncated, got {err}");
+    };
+    assert!(field.contains("general.name"), "{field}");
+    assert_eq!(offset, 56);
+    assert_eq!(needed, 100);
+    assert_eq!(available, 5);
 }
 
 #[test]
@@ -594,8 +794,12 @@ fn huge_string_length_rejected() {
         put_u64(&mut bytes, len);
         bytes.extend_from_slice(&[b'a'; 16]);
         let err = parse_err(bytes);
-        assert!(matches!(err, GgufError::Truncated { needed, offset: 32, .. } if needed == len), "{err}");
         assert!(err.to_string().contains(&len.to_string()), "{err}");
+        let GgufError::Truncated { needed, offset, .. } = err else {
+            panic!("expected Truncated, got {err}");
+        };
+        assert_eq!(needed, len);
+        assert_eq!(offset, 32);
     }
 }
 
@@ -609,17 +813,28 @@ fn huge_array_count_rejected() {
         put_u64(&mut bytes, count);
         bytes.extend_from_slice(&[0; 16]);
         let err = parse_err(bytes);
-        assert!(matches!(err, GgufError::CountTooLarge { count: c, .. } if c == count), "{err}");
+        assert!(
+            matches!(err, GgufError::CountTooLarge { count: c, .. } if c == count),
+            "{err}"
+        );
         assert!(err.to_string().contains("`big`"), "{err}");
     }
 }
 
 #[test]
 fn huge_tensor_and_entry_counts_rejected() {
-    let err = parse_err(header(3, u64::MAX, 0));
-    assert!(matches!(err, GgufError::CountTooLarge { ref what, offset: 8, .. } if what == "tensor count"), "{err}");
-    let err = parse_err(header(3, 0, 1 << 60));
-    assert!(matches!(err, GgufError::CountTooLarge { ref what, offset: 16, .. } if what == "metadata entry count"), "{err}");
+    let cases = [
+        (header(3, u64::MAX, 0), "tensor count", 8),
+        (header(3, 0, 1 << 60), "metadata entry count", 16),
+    ];
+    for (bytes, expected_field, expected_offset) in cases {
+        let err = parse_err(bytes);
+        let GgufError::CountTooLarge { field, offset, .. } = err else {
+            panic!("expected CountTooLarge, got {err}");
+        };
+        assert_eq!(field, expected_field);
+        assert_eq!(offset, expected_offset);
+    }
 }
 
 #[test]
@@ -629,11 +844,16 @@ fn deep_array_nesting_rejected() {
         for _ in 1..depth {
             array = MetaArray::Array(vec![array]);
         }
-        GgufBuilder::new().meta("deep", MetaValue::Array(array)).build()
+        GgufBuilder::new()
+            .meta("deep", MetaValue::Array(array))
+            .build()
     };
     assert!(GgufFile::from_bytes(nest(tinyllm_convert::gguf::MAX_ARRAY_DEPTH)).is_ok());
     let err = parse_err(nest(tinyllm_convert::gguf::MAX_ARRAY_DEPTH + 1));
-    assert!(matches!(err, GgufError::ArrayTooDeep { ref key, .. } if key == "deep"), "{err}");
+    assert!(
+        matches!(err, GgufError::ArrayTooDeep { ref key, .. } if key == "deep"),
+        "{err}"
+    );
 }
 
 #[test]
@@ -643,14 +863,21 @@ fn invalid_values_rejected() {
     put_u32(&mut bad_type, 13);
     put_u64(&mut bad_type, 0);
     let err = parse_err(bad_type);
-    assert!(matches!(err, GgufError::InvalidValueType { type_id: 13, ref key, .. } if key == "k"), "{err}");
+    let GgufError::InvalidValueType { type_id, key, .. } = err else {
+        panic!("expected InvalidValueType, got {err}");
+    };
+    assert_eq!(type_id, 13);
+    assert_eq!(key, "k");
 
     let mut bad_bool = header(3, 0, 1);
     put_str(&mut bad_bool, "flag");
     put_u32(&mut bad_bool, 7);
     bad_bool.push(2);
     let err = parse_err(bad_bool);
-    assert!(matches!(err, GgufError::InvalidBool { value: 2, .. }), "{err}");
+    assert!(
+        matches!(err, GgufError::InvalidBool { value: 2, .. }),
+        "{err}"
+    );
 
     let mut bad_utf8 = header(3, 0, 1);
     put_u64(&mut bad_utf8, 2);
@@ -658,7 +885,10 @@ fn invalid_values_rejected() {
     put_u32(&mut bad_utf8, 0);
     bad_utf8.push(0);
     let err = parse_err(bad_utf8);
-    assert!(matches!(err, GgufError::InvalidUtf8 { offset: 32, .. }), "{err}");
+    assert!(
+        matches!(err, GgufError::InvalidUtf8 { offset: 32, .. }),
+        "{err}"
+    );
 
     let duplicate = GgufBuilder::new()
         .meta("k", MetaValue::U8(1))
@@ -673,24 +903,42 @@ fn alignment_0_and_3_rejected() {
         let mut builder = sample_builder(None);
         builder.alignment = Some(alignment);
         let err = parse_err(builder.build());
-        assert!(matches!(err, GgufError::InvalidAlignment { value } if value == u64::from(alignment)), "{err}");
+        assert!(
+            matches!(err, GgufError::InvalidAlignment { value } if value == u64::from(alignment)),
+            "{err}"
+        );
     }
     let as_string = GgufBuilder::new()
         .meta("general.alignment", MetaValue::String("32".to_string()))
         .build();
     let err = parse_err(as_string);
-    assert!(matches!(err, GgufError::WrongType { ref key, .. } if key == "general.alignment"), "{err}");
+    assert!(
+        matches!(err, GgufError::WrongType { ref key, .. } if key == "general.alignment"),
+        "{err}"
+    );
 }
 
 #[test]
 fn shape_overflow_rejected() {
-    for dims in [vec![1u64 << 32, 1 << 32], vec![u64::MAX], vec![1 << 62, 2], vec![32, 1 << 62]] {
-        let bytes = GgufBuilder::new().tensor("huge", &dims, F32, vec![0; 32]).build();
+    for dims in [
+        vec![1u64 << 32, 1 << 32],
+        vec![u64::MAX],
+        vec![1 << 62, 2],
+        vec![32, 1 << 62],
+    ] {
+        let bytes = GgufBuilder::new()
+            .tensor("huge", &dims, F32, vec![0; 32])
+            .build();
         let err = parse_err(bytes);
-        assert!(matches!(err, GgufError::ShapeOverflow { ref tensor, .. } if tensor == "huge"), "{dims:?}: {err}");
+        assert!(
+            matches!(err, GgufError::ShapeOverflow { ref tensor, .. } if tensor == "huge"),
+            "{dims:?}: {err}"
+        );
     }
     // 2^62 F32 elements fit i64, but their 2^64 bytes do not fit u64.
-    let bytes = GgufBuilder::new().tensor("bytes", &[1 << 31, 1 << 31], F32, vec![0; 32]).build();
+    let bytes = GgufBuilder::new()
+        .tensor("bytes", &[1 << 31, 1 << 31], F32, vec![0; 32])
+        .build();
     let err = parse_err(bytes);
     assert!(matches!(err, GgufError::ShapeOverflow { .. }), "{err}");
 }
@@ -699,22 +947,45 @@ fn shape_overflow_rejected() {
 fn bad_tensor_entries_rejected() {
     let mut builder = GgufBuilder::new().tensor("t5", &[1, 1, 1, 1, 1], F32, vec![0; 4]);
     let err = parse_err(builder.build());
-    assert!(matches!(err, GgufError::TooManyDims { n_dims: 5, .. }), "{err}");
+    assert!(
+        matches!(err, GgufError::TooManyDims { n_dims: 5, .. }),
+        "{err}"
+    );
 
     for type_id in [4u32, 31, 1000] {
         builder = GgufBuilder::new().tensor("odd", &[32], type_id, vec![0; 32]);
         let err = parse_err(builder.build());
-        assert!(matches!(err, GgufError::UnknownTensorType { type_id: t, ref tensor } if t == type_id && tensor == "odd"), "{err}");
+        let GgufError::UnknownTensorType {
+            type_id: found,
+            tensor,
+        } = err
+        else {
+            panic!("expected UnknownTensorType, got {err}");
+        };
+        assert_eq!(found, type_id);
+        assert_eq!(tensor, "odd");
     }
 
     builder = GgufBuilder::new().tensor("half_block", &[16, 2], Q4_0, vec![0; 18]);
     let err = parse_err(builder.build());
-    assert!(matches!(err, GgufError::PartialBlock { row_len: 16, block_size: 32, .. }), "{err}");
+    let GgufError::PartialBlock {
+        row_len,
+        block_size,
+        ..
+    } = err
+    else {
+        panic!("expected PartialBlock, got {err}");
+    };
+    assert_eq!(row_len, 16);
+    assert_eq!(block_size, 32);
 
     builder = GgufBuilder::new()
         .tensor("same", &[8], F32, vec![0; 32])
         .tensor("same", &[8], F32, vec![0; 32]);
-    assert!(matches!(parse_err(builder.build()), GgufError::DuplicateTensor { .. }));
+    assert!(matches!(
+        parse_err(builder.build()),
+        GgufError::DuplicateTensor { .. }
+    ));
 }
 
 #[test]
@@ -724,11 +995,18 @@ fn tensor_offset_beyond_file_rejected() {
         .tensor("b", &[8], F32, vec![0; 32]);
     builder.offset_overrides = vec![(1, 1 << 20)];
     let err = parse_err(builder.build());
-    assert!(matches!(err, GgufError::TensorOutOfBounds { ref tensor, offset, .. } if tensor == "b" && offset == 1 << 20), "{err}");
+    let GgufError::TensorOutOfBounds { tensor, offset, .. } = err else {
+        panic!("expected TensorOutOfBounds, got {err}");
+    };
+    assert_eq!(tensor, "b");
+    assert_eq!(offset, 1 << 20);
 
     builder.offset_overrides = vec![(1, u64::MAX - 31)];
     let err = parse_err(builder.build());
-    assert!(matches!(err, GgufError::TensorOutOfBounds { end: u64::MAX, .. }), "{err}");
+    assert!(
+        matches!(err, GgufError::TensorOutOfBounds { end: u64::MAX, .. }),
+        "{err}"
+    );
 }
 
 #[test]
@@ -736,7 +1014,14 @@ fn misaligned_offset_rejected() {
     let mut builder = GgufBuilder::new().tensor("a", &[8], F32, vec![0; 32]);
     builder.offset_overrides = vec![(0, 4)];
     let err = parse_err(builder.build());
-    assert!(matches!(err, GgufError::MisalignedOffset { offset: 4, alignment: 32, .. }), "{err}");
+    let GgufError::MisalignedOffset {
+        offset, alignment, ..
+    } = err
+    else {
+        panic!("expected MisalignedOffset, got {err}");
+    };
+    assert_eq!(offset, 4);
+    assert_eq!(alignment, 32);
 }
 
 #[test]
@@ -746,7 +1031,17 @@ fn overlapping_tensors_rejected() {
         .tensor("b", &[8], F32, vec![0; 32]);
     builder.offset_overrides = vec![(1, 32)];
     let err = parse_err(builder.build());
-    assert!(matches!(err, GgufError::OverlappingTensors { ref first, ref second, offset: 32 } if first == "a" && second == "b"), "{err}");
+    let GgufError::OverlappingTensors {
+        first,
+        second,
+        offset,
+    } = err
+    else {
+        panic!("expected OverlappingTensors, got {err}");
+    };
+    assert_eq!(first, "a");
+    assert_eq!(second, "b");
+    assert_eq!(offset, 32);
 }
 
 #[test]
@@ -757,5 +1052,8 @@ fn open_reports_io_errors() {
     assert!(err.to_string().contains("/nonexistent/model.gguf"), "{err}");
 
     let empty = tempfile::NamedTempFile::new().unwrap();
-    assert!(matches!(GgufFile::open(empty.path()), Err(GgufError::InvalidMagic { .. })));
+    assert!(matches!(
+        GgufFile::open(empty.path()),
+        Err(GgufError::InvalidMagic { .. })
+    ));
 }

@@ -6,7 +6,9 @@ mod gguf_common;
 use std::str::FromStr;
 
 use gguf_common::{shared_file, GgufBuilder};
-use tinyllm_convert::gguf::{special_tokens, tokenizer_json_from_gguf, GgufError, GgufFile, MetaArray, MetaValue};
+use tinyllm_convert::gguf::{
+    special_tokens, tokenizer_json_from_gguf, GgufError, GgufFile, MetaArray, MetaValue,
+};
 use tokenizers::Tokenizer;
 
 fn load_tokenizer(file: &GgufFile) -> Tokenizer {
@@ -15,7 +17,11 @@ fn load_tokenizer(file: &GgufFile) -> Tokenizer {
 }
 
 fn encode(tokenizer: &Tokenizer, text: &str, add_special_tokens: bool) -> Vec<u32> {
-    tokenizer.encode(text, add_special_tokens).unwrap().get_ids().to_vec()
+    tokenizer
+        .encode(text, add_special_tokens)
+        .unwrap()
+        .get_ids()
+        .to_vec()
 }
 
 /// Splits a llama.cpp `.inp` file the way test-tokenizer-0 does: cases are separated by
@@ -52,7 +58,11 @@ fn qwen2_vectors_match_llama_cpp() {
     let cases = split_cases(&input);
     let expected: Vec<Vec<u32>> = output
         .lines()
-        .map(|line| line.split_whitespace().map(|id| id.parse().unwrap()).collect())
+        .map(|line| {
+            line.split_whitespace()
+                .map(|id| id.parse().unwrap())
+                .collect()
+        })
         .collect();
     assert_eq!(cases.len(), 46, "case count in .inp");
     assert_eq!(expected.len(), cases.len(), "one .out line per case");
@@ -65,8 +75,17 @@ fn qwen2_vectors_match_llama_cpp() {
             failures.push(format!("case {i} {text:?}: got {got:?}, expected {want:?}"));
         }
     }
-    println!("llama.cpp qwen2 vectors: {} of {} cases match", cases.len() - failures.len(), cases.len());
-    assert!(failures.is_empty(), "{} mismatches:\n{}", failures.len(), failures.join("\n"));
+    println!(
+        "llama.cpp qwen2 vectors: {} of {} cases match",
+        cases.len() - failures.len(),
+        cases.len()
+    );
+    assert!(
+        failures.is_empty(),
+        "{} mismatches:\n{}",
+        failures.len(),
+        failures.join("\n")
+    );
 }
 
 #[test]
@@ -125,7 +144,10 @@ fn smollm2_tokenizer_converts() {
     assert!(template.contains("<|im_start|>"), "{template}");
 
     // smollm splits every digit apart before the GPT-2 split.
-    let digit_ids: Vec<u32> = "12345".chars().map(|c| tokenizer.token_to_id(&c.to_string()).unwrap()).collect();
+    let digit_ids: Vec<u32> = "12345"
+        .chars()
+        .map(|c| tokenizer.token_to_id(&c.to_string()).unwrap())
+        .collect();
     assert_eq!(encode(&tokenizer, "12345", false), digit_ids);
     let with_words = encode(&tokenizer, "Hello world! 123", false);
     assert_eq!(&with_words[with_words.len() - 3..], &digit_ids[..3]);
@@ -134,25 +156,54 @@ fn smollm2_tokenizer_converts() {
     let chat = "<|im_start|>user\nWhat is the capital of France?<|im_end|>\n";
     let ids = encode(&tokenizer, chat, true);
     assert_eq!(ids.first(), Some(&1), "{ids:?}");
-    assert_eq!(ids.iter().filter(|&&id| id == 1 || id == 2).count(), 2, "{ids:?}");
+    assert_eq!(
+        ids.iter().filter(|&&id| id == 1 || id == 2).count(),
+        2,
+        "{ids:?}"
+    );
     assert_eq!(tokenizer.decode(&ids, false).unwrap(), chat);
-    assert_eq!(tokenizer.decode(&ids, true).unwrap(), "user\nWhat is the capital of France?\n");
+    assert_eq!(
+        tokenizer.decode(&ids, true).unwrap(),
+        "user\nWhat is the capital of France?\n"
+    );
 
-    for text in ["The capital of France is Paris.", "  spaced\tout\n\nlines ", "naïve café 日本 🦙", ""] {
+    for text in [
+        "The capital of France is Paris.",
+        "  spaced\tout\n\nlines ",
+        "naïve café 日本 🦙",
+        "",
+    ] {
         let ids = encode(&tokenizer, text, false);
-        assert_eq!(tokenizer.decode(&ids, false).unwrap(), text, "round trip of {text:?}");
+        assert_eq!(
+            tokenizer.decode(&ids, false).unwrap(),
+            text,
+            "round trip of {text:?}"
+        );
     }
 }
 
-/// A tiny byte-level BPE vocabulary: `a b ab` and `1 2 12` with one merge each, and control
+/// Builds a tiny byte-level BPE vocabulary: `a b ab` and `1 2 12` with one merge each, and control
 /// tokens `<s>` (BOS) and `</s>` (EOS).
 fn tiny_vocab(pre: &str) -> GgufBuilder {
-    let strings = |items: &[&str]| MetaValue::Array(MetaArray::String(items.iter().map(|s| s.to_string()).collect()));
+    let strings = |items: &[&str]| {
+        MetaValue::Array(MetaArray::String(
+            items.iter().map(|s| s.to_string()).collect(),
+        ))
+    };
     GgufBuilder::new()
-        .meta("tokenizer.ggml.model", MetaValue::String("gpt2".to_string()))
+        .meta(
+            "tokenizer.ggml.model",
+            MetaValue::String("gpt2".to_string()),
+        )
         .meta("tokenizer.ggml.pre", MetaValue::String(pre.to_string()))
-        .meta("tokenizer.ggml.tokens", strings(&["a", "b", "ab", "<s>", "</s>", "1", "2", "12"]))
-        .meta("tokenizer.ggml.token_type", MetaValue::Array(MetaArray::I32(vec![1, 1, 1, 3, 3, 1, 1, 1])))
+        .meta(
+            "tokenizer.ggml.tokens",
+            strings(&["a", "b", "ab", "<s>", "</s>", "1", "2", "12"]),
+        )
+        .meta(
+            "tokenizer.ggml.token_type",
+            MetaValue::Array(MetaArray::I32(vec![1, 1, 1, 3, 3, 1, 1, 1])),
+        )
         .meta("tokenizer.ggml.merges", strings(&["a b", "1 2"]))
         .meta("tokenizer.ggml.bos_token_id", MetaValue::U32(3))
         .meta("tokenizer.ggml.eos_token_id", MetaValue::U32(4))
@@ -188,16 +239,32 @@ fn llama_bpe_adds_bos_by_default() {
     assert!(special_tokens(&file).unwrap().add_bos);
     assert_eq!(encode(&load_tokenizer(&file), "ab", true), [3, 2]);
 
-    let opted_out = tiny_file(tiny_vocab("llama-bpe").meta("tokenizer.ggml.add_bos_token", MetaValue::Bool(false)));
+    let opted_out = tiny_file(
+        tiny_vocab("llama-bpe").meta("tokenizer.ggml.add_bos_token", MetaValue::Bool(false)),
+    );
     assert!(!special_tokens(&opted_out).unwrap().add_bos);
 }
 
 #[test]
 fn supported_pre_tokenizers_load() {
-    for pre in ["qwen2", "deepseek-r1-qwen", "llama-bpe", "llama3", "llama-v3", "smollm", "starcoder", "gpt-2", "default"] {
+    for pre in [
+        "qwen2",
+        "deepseek-r1-qwen",
+        "llama-bpe",
+        "llama3",
+        "llama-v3",
+        "smollm",
+        "starcoder",
+        "gpt-2",
+        "default",
+    ] {
         let tokenizer = load_tokenizer(&tiny_file(tiny_vocab(pre)));
         assert_eq!(encode(&tokenizer, "ab", false), [2], "pre {pre}");
-        assert_eq!(encode(&tokenizer, "<s>ab</s>", false), [3, 2, 4], "pre {pre}");
+        assert_eq!(
+            encode(&tokenizer, "<s>ab</s>", false),
+            [3, 2, 4],
+            "pre {pre}"
+        );
     }
     // Digit handling differs: smollm isolates digits, gpt-2 keeps runs together.
     let smollm = load_tokenizer(&tiny_file(tiny_vocab("smollm")));
@@ -208,23 +275,39 @@ fn supported_pre_tokenizers_load() {
 
 #[test]
 fn missing_pre_means_default() {
-    let tokenizer = load_tokenizer(&tiny_file(without(tiny_vocab("unused"), "tokenizer.ggml.pre")));
+    let tokenizer = load_tokenizer(&tiny_file(without(
+        tiny_vocab("unused"),
+        "tokenizer.ggml.pre",
+    )));
     assert_eq!(encode(&tokenizer, "ab", false), [2]);
 }
 
 #[test]
 fn unknown_pre_rejected() {
     let err = tokenizer_json_from_gguf(&tiny_file(tiny_vocab("mystery-bpe"))).unwrap_err();
-    assert!(matches!(err, GgufError::UnsupportedPreTokenizer { ref pre, .. } if pre == "mystery-bpe"), "{err}");
+    assert!(
+        matches!(err, GgufError::UnsupportedPreTokenizer { ref pre, .. } if pre == "mystery-bpe"),
+        "{err}"
+    );
     assert!(err.to_string().contains("mystery-bpe"), "{err}");
-    assert!(err.to_string().contains("qwen2"), "message lists the supported values: {err}");
+    assert!(
+        err.to_string().contains("qwen2"),
+        "message lists the supported values: {err}"
+    );
 }
 
 #[test]
 fn unsupported_model_rejected() {
-    let builder = with(tiny_vocab("default"), "tokenizer.ggml.model", MetaValue::String("llama".to_string()));
+    let builder = with(
+        tiny_vocab("default"),
+        "tokenizer.ggml.model",
+        MetaValue::String("llama".to_string()),
+    );
     let err = tokenizer_json_from_gguf(&tiny_file(builder)).unwrap_err();
-    assert!(matches!(err, GgufError::UnsupportedTokenizerModel { ref model } if model == "llama"), "{err}");
+    assert!(
+        matches!(err, GgufError::UnsupportedTokenizerModel { ref model } if model == "llama"),
+        "{err}"
+    );
 }
 
 /// Returns `builder` without the metadata entry `key`.
@@ -242,30 +325,61 @@ fn with(builder: GgufBuilder, key: &str, value: MetaValue) -> GgufBuilder {
 fn bad_tokenizer_metadata_rejected() {
     let no_merges = without(tiny_vocab("gpt-2"), "tokenizer.ggml.merges");
     let err = tokenizer_json_from_gguf(&tiny_file(no_merges)).unwrap_err();
-    assert!(matches!(err, GgufError::MissingKey { ref key } if key == "tokenizer.ggml.merges"), "{err}");
+    assert!(
+        matches!(err, GgufError::MissingKey { ref key } if key == "tokenizer.ggml.merges"),
+        "{err}"
+    );
 
-    let bool_merges = with(tiny_vocab("gpt-2"), "tokenizer.ggml.merges", MetaValue::Bool(true));
+    let bool_merges = with(
+        tiny_vocab("gpt-2"),
+        "tokenizer.ggml.merges",
+        MetaValue::Bool(true),
+    );
     let err = tokenizer_json_from_gguf(&tiny_file(bool_merges)).unwrap_err();
-    assert!(matches!(err, GgufError::WrongType { ref key, .. } if key == "tokenizer.ggml.merges"), "{err}");
+    assert!(
+        matches!(err, GgufError::WrongType { ref key, .. } if key == "tokenizer.ggml.merges"),
+        "{err}"
+    );
 
     let spaceless_merge = MetaValue::Array(MetaArray::String(vec!["ab".to_string()]));
-    let spaceless = with(tiny_vocab("gpt-2"), "tokenizer.ggml.merges", spaceless_merge);
+    let spaceless = with(
+        tiny_vocab("gpt-2"),
+        "tokenizer.ggml.merges",
+        spaceless_merge,
+    );
     let err = tokenizer_json_from_gguf(&tiny_file(spaceless)).unwrap_err();
     assert!(matches!(err, GgufError::InvalidTokenizer { .. }), "{err}");
     assert!(err.to_string().contains("\"ab\""), "{err}");
 
-    let out_of_range = with(tiny_vocab("gpt-2"), "tokenizer.ggml.eos_token_id", MetaValue::U32(99));
+    let out_of_range = with(
+        tiny_vocab("gpt-2"),
+        "tokenizer.ggml.eos_token_id",
+        MetaValue::U32(99),
+    );
     let err = special_tokens(&tiny_file(out_of_range)).unwrap_err();
-    assert!(matches!(err, GgufError::InvalidTokenizer { ref key, .. } if key == "tokenizer.ggml.eos_token_id"), "{err}");
+    assert!(
+        matches!(err, GgufError::InvalidTokenizer { ref key, .. } if key == "tokenizer.ggml.eos_token_id"),
+        "{err}"
+    );
     assert!(err.to_string().contains("99"), "{err}");
 
     let two_types = MetaValue::Array(MetaArray::I32(vec![1, 1]));
     let short_types = with(tiny_vocab("gpt-2"), "tokenizer.ggml.token_type", two_types);
     let err = tokenizer_json_from_gguf(&tiny_file(short_types)).unwrap_err();
-    assert!(matches!(err, GgufError::InvalidTokenizer { ref key, .. } if key == "tokenizer.ggml.token_type"), "{err}");
+    assert!(
+        matches!(err, GgufError::InvalidTokenizer { ref key, .. } if key == "tokenizer.ggml.token_type"),
+        "{err}"
+    );
 
-    let bos_flag = with(tiny_vocab("gpt-2"), "tokenizer.ggml.add_bos_token", MetaValue::Bool(true));
+    let bos_flag = with(
+        tiny_vocab("gpt-2"),
+        "tokenizer.ggml.add_bos_token",
+        MetaValue::Bool(true),
+    );
     let bos_without_id = without(bos_flag, "tokenizer.ggml.bos_token_id");
     let err = tokenizer_json_from_gguf(&tiny_file(bos_without_id)).unwrap_err();
-    assert!(matches!(err, GgufError::InvalidTokenizer { ref key, .. } if key == "tokenizer.ggml.bos_token_id"), "{err}");
+    assert!(
+        matches!(err, GgufError::InvalidTokenizer { ref key, .. } if key == "tokenizer.ggml.bos_token_id"),
+        "{err}"
+    );
 }

@@ -28,10 +28,10 @@ impl<'a> Cursor<'a> {
     pub(crate) fn take(
         &mut self,
         len: u64,
-        what: &dyn Fn() -> String,
+        field: &dyn Fn() -> String,
     ) -> Result<&'a [u8], GgufError> {
         let truncated = || GgufError::Truncated {
-            what: what(),
+            field: field(),
             offset: self.offset(),
             needed: len,
             available: self.remaining(),
@@ -48,38 +48,41 @@ impl<'a> Cursor<'a> {
         Ok(slice)
     }
 
-    pub(crate) fn array<const N: usize>(&mut self, what: &dyn Fn() -> String) -> Result<[u8; N], GgufError> {
+    pub(crate) fn array<const N: usize>(
+        &mut self,
+        field: &dyn Fn() -> String,
+    ) -> Result<[u8; N], GgufError> {
         let start = self.offset();
-        let slice = self.take(N as u64, what)?;
+        let slice = self.take(N as u64, field)?;
         <[u8; N]>::try_from(slice).map_err(|_| GgufError::Truncated {
-            what: what(),
+            field: field(),
             offset: start,
             needed: N as u64,
             available: slice.len() as u64,
         })
     }
 
-    pub(crate) fn u8(&mut self, what: &dyn Fn() -> String) -> Result<u8, GgufError> {
-        Ok(self.array::<1>(what)?[0])
+    pub(crate) fn u8(&mut self, field: &dyn Fn() -> String) -> Result<u8, GgufError> {
+        Ok(self.array::<1>(field)?[0])
     }
 
-    pub(crate) fn u32(&mut self, what: &dyn Fn() -> String) -> Result<u32, GgufError> {
-        self.array(what).map(u32::from_le_bytes)
+    pub(crate) fn u32(&mut self, field: &dyn Fn() -> String) -> Result<u32, GgufError> {
+        self.array(field).map(u32::from_le_bytes)
     }
 
-    pub(crate) fn u64(&mut self, what: &dyn Fn() -> String) -> Result<u64, GgufError> {
-        self.array(what).map(u64::from_le_bytes)
+    pub(crate) fn u64(&mut self, field: &dyn Fn() -> String) -> Result<u64, GgufError> {
+        self.array(field).map(u64::from_le_bytes)
     }
 
     /// Reads a GGUF string: a u64 byte length, then that many bytes of UTF-8.
-    pub(crate) fn string(&mut self, what: &dyn Fn() -> String) -> Result<String, GgufError> {
-        let len = self.u64(&|| format!("length of {}", what()))?;
+    pub(crate) fn string(&mut self, field: &dyn Fn() -> String) -> Result<String, GgufError> {
+        let len = self.u64(&|| format!("length of {}", field()))?;
         let bytes_offset = self.offset();
-        let bytes = self.take(len, what)?;
+        let bytes = self.take(len, field)?;
         match std::str::from_utf8(bytes) {
             Ok(text) => Ok(text.to_owned()),
             Err(source) => Err(GgufError::InvalidUtf8 {
-                what: what(),
+                field: field(),
                 offset: bytes_offset,
                 source,
             }),

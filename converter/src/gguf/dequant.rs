@@ -30,7 +30,7 @@ const _: () = assert!(std::mem::size_of::<BlockQ8_0>() == 34);
 
 /// A Q4_0 block: 32 unsigned 4-bit weights and one f16 scale, 18 bytes, 4.5 bits per weight.
 ///
-/// Byte `j` holds weight `j` in its low nibble and weight `j + 16` in its high nibble.
+/// Byte `j` stores weight `j` in its low nibble and weight `j + 16` in its high nibble.
 /// Dequantization: `x[i] = (q[i] - 8) * d`.
 #[repr(C)]
 #[derive(Clone, Copy, Debug, Pod, Zeroable)]
@@ -45,7 +45,7 @@ const _: () = assert!(std::mem::size_of::<BlockQ4_0>() == 18);
 /// A Q4_1 block: 32 unsigned 4-bit weights, an f16 scale and an f16 minimum, 20 bytes,
 /// 5 bits per weight.
 ///
-/// Byte `j` holds weight `j` in its low nibble and weight `j + 16` in its high nibble.
+/// Byte `j` stores weight `j` in its low nibble and weight `j + 16` in its high nibble.
 /// Dequantization: `x[i] = q[i] * d + m`.
 #[repr(C)]
 #[derive(Clone, Copy, Debug, Pod, Zeroable)]
@@ -105,12 +105,13 @@ fn dequantize_blocks<B: Pod>(
     data: &[u8],
     dequantize_block: fn(&B, &mut [f32; QK]),
 ) -> Result<Vec<f32>, GgufError> {
-    let blocks: &[B] = bytemuck::try_cast_slice(data).map_err(|_| GgufError::InvalidDataLength {
-        tensor: tensor.to_string(),
-        ggml_type: ggml_type.name(),
-        len: data.len() as u64,
-        block_bytes: std::mem::size_of::<B>() as u64,
-    })?;
+    let blocks: &[B] =
+        bytemuck::try_cast_slice(data).map_err(|_| GgufError::InvalidDataLength {
+            tensor: tensor.to_string(),
+            ggml_type: ggml_type.name(),
+            len: data.len() as u64,
+            block_bytes: std::mem::size_of::<B>() as u64,
+        })?;
     let mut out = vec![0.0f32; blocks.len() * QK];
     for (block, chunk) in blocks.iter().zip(out.chunks_exact_mut(QK)) {
         let mut values = [0.0f32; QK];
@@ -122,7 +123,7 @@ fn dequantize_blocks<B: Pod>(
 
 /// Converts the raw bytes of a tensor of type `ggml_type` to f32 values.
 ///
-/// `tensor` names the tensor in error messages. `data` must hold whole blocks.
+/// `tensor` names the tensor in error messages. `data` must contain whole blocks.
 pub fn dequantize(tensor: &str, ggml_type: GgmlType, data: &[u8]) -> Result<Vec<f32>, GgufError> {
     let partial = |block_bytes: u64| GgufError::InvalidDataLength {
         tensor: tensor.to_string(),

@@ -18,7 +18,9 @@ pub enum GgufError {
     },
 
     /// The first four bytes are not `GGUF`.
-    #[error("not a GGUF file: the first 4 bytes are {found:02x?}, expected \"GGUF\" (47 47 55 46)")]
+    #[error(
+        "not a GGUF file: the first 4 bytes are {found:02x?}, expected \"GGUF\" (47 47 55 46)"
+    )]
     InvalidMagic {
         /// First bytes of the file (fewer than 4 when the file is shorter).
         found: Vec<u8>,
@@ -46,12 +48,12 @@ pub enum GgufError {
 
     /// The file ended before a field could be read.
     #[error(
-        "GGUF file is truncated: reading {what} at byte offset {offset} needs {needed} bytes, \
-         but only {available} remain"
+        "GGUF file ends early: reading {field} at byte offset {offset} needs {needed} bytes, \
+         but only {available} remain, so the file is truncated or a length before it is corrupt"
     )]
     Truncated {
         /// The field being read.
-        what: String,
+        field: String,
         /// Byte offset of the field.
         offset: u64,
         /// Bytes the field needs.
@@ -62,12 +64,12 @@ pub enum GgufError {
 
     /// A count (tensors, metadata entries, array elements) exceeds what the rest of the file can hold.
     #[error(
-        "{what} at byte offset {offset} is {count}, but the remaining {available} bytes can hold \
-         at most {max}; the file is corrupt"
+        "{field} at byte offset {offset} is {count}, but the remaining {available} bytes can hold \
+         at most {max}, so the file is corrupt"
     )]
     CountTooLarge {
-        /// The count being read.
-        what: String,
+        /// The count field being read.
+        field: String,
         /// Byte offset of the count field.
         offset: u64,
         /// Value of the count field.
@@ -79,10 +81,10 @@ pub enum GgufError {
     },
 
     /// A string is not valid UTF-8.
-    #[error("{what} at byte offset {offset} is not valid UTF-8: {source}")]
+    #[error("{field} at byte offset {offset} is not valid UTF-8: {source}")]
     InvalidUtf8 {
         /// The string being read.
-        what: String,
+        field: String,
         /// Byte offset of the string bytes.
         offset: u64,
         /// Decoding error, with the position of the first invalid byte.
@@ -104,7 +106,9 @@ pub enum GgufError {
     },
 
     /// A boolean metadata value is neither 0 nor 1.
-    #[error("metadata key `{key}` has boolean byte {value} at byte offset {offset}; expected 0 or 1")]
+    #[error(
+        "metadata key `{key}` has boolean byte {value} at byte offset {offset}; expected 0 or 1"
+    )]
     InvalidBool {
         /// Metadata key.
         key: String,
@@ -115,7 +119,9 @@ pub enum GgufError {
     },
 
     /// Arrays are nested deeper than the reader allows.
-    #[error("metadata key `{key}` nests arrays deeper than {max_depth} levels at byte offset {offset}")]
+    #[error(
+        "metadata key `{key}` nests arrays deeper than {max_depth} levels at byte offset {offset}"
+    )]
     ArrayTooDeep {
         /// Metadata key.
         key: String,
@@ -188,8 +194,8 @@ pub enum GgufError {
         max: u32,
     },
 
-    /// A tensor's dimensions or element count do not fit in a signed 64-bit integer.
-    #[error("tensor `{tensor}` has dimensions {dims:?}, whose element count overflows a 64-bit signed integer")]
+    /// A tensor's element count does not fit in i64 or its byte size does not fit in u64.
+    #[error("tensor `{tensor}` has dimensions {dims:?}, whose element count or byte size overflows 64 bits")]
     ShapeOverflow {
         /// Tensor name.
         tensor: String,
@@ -324,7 +330,7 @@ pub enum GgufError {
     InvalidTokenizer {
         /// Metadata key.
         key: String,
-        /// What is wrong, with the offending value.
+        /// Description of the problem, with the offending value.
         reason: String,
     },
 

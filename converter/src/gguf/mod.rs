@@ -10,6 +10,7 @@ mod cursor;
 pub mod dequant;
 mod error;
 mod ggml_type;
+mod parse;
 mod reader;
 mod tokenizer;
 mod value;

@@ -146,7 +146,8 @@ pub fn special_tokens(file: &GgufFile) -> Result<GgufChatInfo, GgufError> {
     })
 }
 
-/// The pre-tokenizer names for which llama.cpp adds BOS unless the file says otherwise.
+/// Returns true for the pre-tokenizer names for which llama.cpp adds BOS when the file does not
+/// set `tokenizer.ggml.add_bos_token`.
 fn adds_bos_by_default(pre: &str) -> bool {
     matches!(pre, "llama-bpe" | "llama3" | "llama-v3")
 }
@@ -208,7 +209,8 @@ fn pre_tokenizer_spec(pre: &str) -> Result<PreTokenizerSpec, GgufError> {
             ignore_merges: false,
         },
         "default" => {
-            let mut pieces: Vec<Value> = DEFAULT_PATTERNS.iter().map(|p| split_isolated(p)).collect();
+            let mut pieces: Vec<Value> =
+                DEFAULT_PATTERNS.iter().map(|p| split_isolated(p)).collect();
             pieces.push(byte_level(false));
             PreTokenizerSpec {
                 normalizer: Value::Null,
@@ -291,7 +293,10 @@ pub fn tokenizer_json_from_gguf(file: &GgufFile) -> Result<String, GgufError> {
             token.clone()
         };
         let token_type = token_types.get(id).copied();
-        if matches!(token_type, Some(TOKEN_TYPE_CONTROL | TOKEN_TYPE_USER_DEFINED)) {
+        if matches!(
+            token_type,
+            Some(TOKEN_TYPE_CONTROL | TOKEN_TYPE_USER_DEFINED)
+        ) {
             added_tokens.push(json!({
                 "id": id,
                 "content": text,
@@ -323,7 +328,7 @@ pub fn tokenizer_json_from_gguf(file: &GgufFile) -> Result<String, GgufError> {
         "normalizer": spec.normalizer,
         "pre_tokenizer": spec.pre_tokenizer,
         "post_processor": post_processor(&info, tokens)?,
-        "decoder": byte_level(true),
+        "decoder": byte_level(false),
         "model": {
             "type": "BPE",
             "dropout": null,
@@ -344,21 +349,30 @@ pub fn tokenizer_json_from_gguf(file: &GgufFile) -> Result<String, GgufError> {
 /// ask for them.
 fn post_processor(info: &GgufChatInfo, tokens: &[String]) -> Result<Value, GgufError> {
     let offsets = byte_level(false);
-    let bos = if info.add_bos { Some(special_text(KEY_BOS, info.bos, tokens)?) } else { None };
-    let eos = if info.add_eos { Some(special_text(KEY_EOS, info.eos, tokens)?) } else { None };
+    let bos = if info.add_bos {
+        Some(special_text(KEY_BOS, info.bos, tokens)?)
+    } else {
+        None
+    };
+    let eos = if info.add_eos {
+        Some(special_text(KEY_EOS, info.eos, tokens)?)
+    } else {
+        None
+    };
     if bos.is_none() && eos.is_none() {
         return Ok(offsets);
     }
 
     let mut special = Map::new();
     for (text, id) in bos.iter().chain(eos.iter()) {
-        special.insert(text.clone(), json!({ "id": text, "ids": [id], "tokens": [text] }));
+        special.insert(
+            text.clone(),
+            json!({ "id": text, "ids": [id], "tokens": [text] }),
+        );
     }
 
     let template = |sequence: &str, type_id: u32| -> Vec<Value> {
-        let special_piece = |(text, _): &(String, u32)| {
-            json!({ "SpecialToken": { "id": text, "type_id": type_id } })
-        };
+        let special_piece = |(text, _): &(String, u32)| json!({ "SpecialToken": { "id": text, "type_id": type_id } });
         let sequence_piece = json!({ "Sequence": { "id": sequence, "type_id": type_id } });
         bos.as_ref()
             .map(special_piece)
@@ -394,6 +408,9 @@ fn special_text(key: &str, id: Option<u32>, tokens: &[String]) -> Result<(String
             .to_string(),
     };
     let id = id.ok_or_else(missing)?;
-    let text = usize::try_from(id).ok().and_then(|i| tokens.get(i)).ok_or_else(missing)?;
+    let text = usize::try_from(id)
+        .ok()
+        .and_then(|i| tokens.get(i))
+        .ok_or_else(missing)?;
     Ok((text.clone(), id))
 }

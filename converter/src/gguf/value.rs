@@ -120,7 +120,7 @@ pub enum MetaValue {
     F64(f64),
 }
 
-/// A GGUF metadata array. All elements share one type, so each variant holds a typed vector.
+/// A GGUF metadata array. All elements share one type, so each variant stores a typed vector.
 #[derive(Clone, Debug, PartialEq)]
 pub enum MetaArray {
     /// Array of u8.

@@ -83,17 +83,33 @@ pub fn put_array(out: &mut Vec<u8>, array: &MetaArray) {
     match array {
         MetaArray::U8(v) => out.extend_from_slice(v),
         MetaArray::I8(v) => v.iter().for_each(|x| out.push(*x as u8)),
-        MetaArray::U16(v) => v.iter().for_each(|x| out.extend_from_slice(&x.to_le_bytes())),
-        MetaArray::I16(v) => v.iter().for_each(|x| out.extend_from_slice(&x.to_le_bytes())),
-        MetaArray::U32(v) => v.iter().for_each(|x| out.extend_from_slice(&x.to_le_bytes())),
-        MetaArray::I32(v) => v.iter().for_each(|x| out.extend_from_slice(&x.to_le_bytes())),
-        MetaArray::F32(v) => v.iter().for_each(|x| out.extend_from_slice(&x.to_le_bytes())),
+        MetaArray::U16(v) => v
+            .iter()
+            .for_each(|x| out.extend_from_slice(&x.to_le_bytes())),
+        MetaArray::I16(v) => v
+            .iter()
+            .for_each(|x| out.extend_from_slice(&x.to_le_bytes())),
+        MetaArray::U32(v) => v
+            .iter()
+            .for_each(|x| out.extend_from_slice(&x.to_le_bytes())),
+        MetaArray::I32(v) => v
+            .iter()
+            .for_each(|x| out.extend_from_slice(&x.to_le_bytes())),
+        MetaArray::F32(v) => v
+            .iter()
+            .for_each(|x| out.extend_from_slice(&x.to_le_bytes())),
         MetaArray::Bool(v) => v.iter().for_each(|x| out.push(u8::from(*x))),
         MetaArray::String(v) => v.iter().for_each(|x| put_str(out, x)),
         MetaArray::Array(v) => v.iter().for_each(|x| put_array(out, x)),
-        MetaArray::U64(v) => v.iter().for_each(|x| out.extend_from_slice(&x.to_le_bytes())),
-        MetaArray::I64(v) => v.iter().for_each(|x| out.extend_from_slice(&x.to_le_bytes())),
-        MetaArray::F64(v) => v.iter().for_each(|x| out.extend_from_slice(&x.to_le_bytes())),
+        MetaArray::U64(v) => v
+            .iter()
+            .for_each(|x| out.extend_from_slice(&x.to_le_bytes())),
+        MetaArray::I64(v) => v
+            .iter()
+            .for_each(|x| out.extend_from_slice(&x.to_le_bytes())),
+        MetaArray::F64(v) => v
+            .iter()
+            .for_each(|x| out.extend_from_slice(&x.to_le_bytes())),
     }
 }
 
@@ -225,7 +241,10 @@ pub fn shared_dir() -> Option<std::path::PathBuf> {
     if dir.is_dir() {
         Some(dir)
     } else {
-        eprintln!("skipped: shared data folder {} not found; set TINYLLM_SHARED", dir.display());
+        eprintln!(
+            "skipped: shared data folder {} not found; set TINYLLM_SHARED",
+            dir.display()
+        );
         None
     }
 }

@@ -44,7 +44,17 @@ where
     let mut entries = Vec::with_capacity(plans.len());
     let mut data_len = 0u64;
     for plan in plans {
-        let elements = plan.shape.iter().product::<u64>();
+        if plan.name.len() > super::table::MAX_NAME_LEN || plan.shape.is_empty() || plan.shape.len() > super::table::MAX_DIMS {
+            return Err(invalid_input(format!(
+                "tensor {}: names are limited to {} bytes and shapes to 1-{} dimensions (shape {:?})",
+                plan.name,
+                super::table::MAX_NAME_LEN,
+                super::table::MAX_DIMS,
+                plan.shape
+            )));
+        }
+        let elements = plan.shape.iter().try_fold(1u64, |acc, &d| acc.checked_mul(d));
+        let elements = elements.ok_or_else(|| invalid_input(format!("tensor {}: shape {:?} overflows", plan.name, plan.shape)))?;
         let length = plan.dtype.byte_len(elements).ok_or_else(|| invalid_input(format!("tensor {}: size overflows", plan.name)))?;
         data_len += padding_to(data_len, TENSOR_ALIGNMENT);
         entries.push(TensorEntry {
