@@ -16,8 +16,8 @@
 //! let mut session = Session::new(&model, None);
 //! let mut sampler = Sampler::new(SamplerParams::greedy());
 //! let prompt = tokenizer.encode("The capital of France is", true)?;
-//! let logits = session.eval(&prompt)?;
-//! let next = sampler.sample(logits, session.tokens());
+//! session.eval(&prompt)?;
+//! let next = sampler.sample(session.logits(), session.tokens());
 //! # Ok(()) }
 //! ```
 #![cfg_attr(not(feature = "std"), no_std)]
