@@ -20,7 +20,7 @@ fn converted() -> Option<&'static PathBuf> {
             let gguf = shared.join("models/SmolLM2-135M-Instruct.Q4_1.gguf");
             let dir = tempfile::tempdir().unwrap();
             let path = dir.path().join("smollm2-f32.tllm");
-            convert(&gguf, &path, &ConvertOptions { dtype: DType::F32 }).expect("the real model converts");
+            convert(&gguf, &path, &ConvertOptions::float(DType::F32)).expect("the real model converts");
             Some((dir, path))
         })
         .as_ref()

@@ -15,7 +15,7 @@ fn check_model(name: &str, dtype: DType) {
     let reference = read_json(&dir.join("reference.json"));
     let out = tempfile::tempdir().unwrap();
     let path = out.path().join(format!("{name}.tllm"));
-    convert(&dir, &path, &ConvertOptions { dtype }).unwrap_or_else(|e| panic!("converting {name}: {e}"));
+    convert(&dir, &path, &ConvertOptions::float(dtype)).unwrap_or_else(|e| panic!("converting {name}: {e}"));
     let model = Model::open(&path).unwrap();
     assert_eq!(model.metadata().vocab_size as u64, reference["vocab_size"].as_u64().unwrap());
 

@@ -8,19 +8,21 @@ use tinyllm::format::writer::{write_tllm, TensorPlan};
 use tinyllm::DType;
 
 use crate::error::{ConvertError, Result};
+use crate::recipe::Recipe;
 use crate::source::SourceModel;
 
 /// Conversion settings.
-#[derive(Debug, Clone)]
+#[derive(Debug, Clone, Default)]
 pub struct ConvertOptions {
-    /// Element type of the matrices. Vectors (norm weights, biases) stay f32 whatever this is,
-    /// because they are small and their precision matters.
-    pub dtype: DType,
+    /// The element type of each tensor. Vectors (norm weights, biases) stay f32 whatever it
+    /// says, because they are small and their precision matters.
+    pub recipe: Recipe,
 }
 
-impl Default for ConvertOptions {
-    fn default() -> Self {
-        ConvertOptions { dtype: DType::F32 }
+impl ConvertOptions {
+    /// Options that write every matrix as the float type `dtype`.
+    pub fn float(dtype: DType) -> ConvertOptions {
+        ConvertOptions { recipe: Recipe { float: dtype, ..Recipe::default() } }
     }
 }
 
@@ -103,16 +105,15 @@ pub fn convert(input: &Path, output: &Path, options: &ConvertOptions) -> Result<
     write_model(&source, output, options)
 }
 
-fn dtype_for(shape: &[u64], options: &ConvertOptions) -> DType {
-    if shape.len() == 1 { DType::F32 } else { options.dtype }
-}
-
 /// Writes `source` as a `.tllm` file at `output`, atomically.
 pub fn write_model(source: &SourceModel, output: &Path, options: &ConvertOptions) -> Result<Summary> {
     let plans: Vec<TensorPlan> = source
         .tensors
         .iter()
-        .map(|t| TensorPlan { name: t.name.clone(), dtype: dtype_for(&t.shape, options), shape: t.shape.clone() })
+        .map(|t| {
+            let source_format = source.source_blocks(t).map(|(format, _)| format);
+            TensorPlan { name: t.name.clone(), dtype: options.recipe.dtype_for(&t.name, &t.shape, source_format), shape: t.shape.clone() }
+        })
         .collect();
 
     let temp = temporary_path(output);
@@ -137,7 +138,7 @@ pub fn write_model(source: &SourceModel, output: &Path, options: &ConvertOptions
             source_type: t.source_type.clone(),
             dtype: plan.dtype,
             shape: t.shape.clone(),
-            bytes: t.shape.iter().product::<u64>() * plan.dtype.size() as u64,
+            bytes: plan.dtype.byte_len(&t.shape).unwrap_or(0),
         })
         .collect();
     let parameters = source.tensors.iter().map(|t| t.shape.iter().product::<u64>()).sum();

@@ -10,6 +10,7 @@ pub mod from_gguf;
 pub mod gguf;
 pub mod hf;
 mod order;
+pub mod recipe;
 pub mod source;
 
 pub use convert::{convert, ConvertOptions, Summary};

@@ -4,6 +4,7 @@ use std::path::PathBuf;
 
 use half::{bf16, f16};
 use tinyllm::format::Metadata;
+use tinyllm::quant::{interleave_rows, quantize_matrix, QuantFormat, QuantType};
 use tinyllm::DType;
 
 use crate::error::{ConvertError, Result};
@@ -75,6 +76,7 @@ impl SourceModel {
                     DType::F32 => bytes.chunks_exact(4).map(|b| f32::from_le_bytes([b[0], b[1], b[2], b[3]])).collect(),
                     DType::F16 => bytes.chunks_exact(2).map(|b| f16::from_le_bytes([b[0], b[1]]).to_f32()).collect(),
                     DType::BF16 => bytes.chunks_exact(2).map(|b| bf16::from_le_bytes([b[0], b[1]]).to_f32()).collect(),
+                    DType::Quant(_) => unreachable!("safetensors tensors are float types"),
                 })
             }
             (Location::Gguf { index }, Backing::Gguf(gguf)) => {
@@ -85,17 +87,60 @@ impl SourceModel {
         }
     }
 
-    /// Reads tensor `tensor` as little-endian bytes of `dtype`. Bytes already stored in
-    /// `dtype` are copied unchanged; other types are converted with round-to-nearest-even.
+    /// The block format of a tensor stored in a GGUF block type that `.tllm` shares
+    /// (Q8_0, Q4_0, Q4_1), and its raw blocks; `None` for any other tensor.
+    pub fn source_blocks(&self, tensor: &SourceTensor) -> Option<(QuantFormat, &[u8])> {
+        let (Location::Gguf { index }, Backing::Gguf(gguf)) = (&tensor.location, &self.backing) else { return None };
+        let info = &gguf.tensors()[*index];
+        let format = match info.ggml_type {
+            crate::gguf::GgmlType::Q8_0 => QuantFormat::Q8_0,
+            crate::gguf::GgmlType::Q4_0 => QuantFormat::Q4_0,
+            crate::gguf::GgmlType::Q4_1 => QuantFormat::Q4_1,
+            _ => return None,
+        };
+        Some((format, gguf.tensor_data(info)))
+    }
+
+    /// Reads tensor `tensor` as little-endian bytes of `dtype`.
+    ///
+    /// Bytes already stored in `dtype` are copied unchanged, and GGUF blocks of the requested
+    /// block format are copied without requantization (only their row order changes for an
+    /// interleaved layout). Other float targets are converted with round-to-nearest-even and
+    /// other quantized targets quantized with round-to-nearest.
     pub fn load_as(&self, tensor: &SourceTensor, dtype: DType) -> Result<Vec<u8>> {
         if let (Location::Safetensors { file, range, dtype: stored }, Backing::Safetensors(files)) = (&tensor.location, &self.backing) {
             if *stored == dtype {
                 return Ok(files[*file].1[range.clone()].to_vec());
             }
         }
+        if let DType::Quant(qtype) = dtype {
+            let [rows, cols] = tensor.shape[..] else {
+                return Err(ConvertError::InvalidField {
+                    path: self.path.clone(),
+                    field: format!("tensor {}", tensor.source_name),
+                    value: format!("{:?}", tensor.shape),
+                    expected: format!("a matrix shape for quantized type {qtype}"),
+                });
+            };
+            let (rows, cols) = (rows as usize, cols as usize);
+            if let Some((format, blocks)) = self.source_blocks(tensor) {
+                if format == qtype.format {
+                    let per_row = format.blocks_per_row(cols as u64) as usize;
+                    return Ok(interleave_rows(blocks, rows, per_row, format.block_bytes(), qtype.interleave as usize));
+                }
+            }
+            let values = self.load_f32(tensor)?;
+            return Ok(quantize_matrix(&values, rows, cols, qtype));
+        }
         let values = self.load_f32(tensor)?;
         Ok(encode(&values, dtype))
     }
+}
+
+/// The quantized type of a tensor that keeps its GGUF block format, if it has one that `.tllm`
+/// shares.
+pub fn source_quant_type(source: &SourceModel, tensor: &SourceTensor, interleave: u8) -> Option<QuantType> {
+    source.source_blocks(tensor).map(|(format, _)| QuantType { format, interleave })
 }
 
 /// Encodes f32 values as little-endian bytes of `dtype`.
@@ -104,5 +149,6 @@ pub fn encode(values: &[f32], dtype: DType) -> Vec<u8> {
         DType::F32 => values.iter().flat_map(|v| v.to_le_bytes()).collect(),
         DType::F16 => values.iter().flat_map(|&v| f16::from_f32(v).to_le_bytes()).collect(),
         DType::BF16 => values.iter().flat_map(|&v| bf16::from_f32(v).to_le_bytes()).collect(),
+        DType::Quant(_) => unreachable!("quantized types are written by load_as"),
     }
 }

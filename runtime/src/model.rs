@@ -244,6 +244,9 @@ impl<'a> Model<'a> {
         if entry.shape != shape {
             return Err(ErrorKind::ShapeMismatch { tensor: name.to_string(), found: entry.shape.clone(), expected: shape.to_vec() }.into());
         }
+        if shape.len() == 1 && entry.dtype.is_quantized() {
+            return Err(ErrorKind::UnsupportedDtype { tensor: name.to_string(), dtype: format!("{} (vectors must be f32, f16 or bf16)", entry.dtype) }.into());
+        }
         Ok(index)
     }
 
@@ -308,6 +311,7 @@ impl<'a> Model<'a> {
             DType::F32 => TensorData::F32(bytemuck::try_cast_slice(bytes).unwrap_or(&[])),
             DType::F16 => TensorData::F16(bytemuck::try_cast_slice(bytes).unwrap_or(&[])),
             DType::BF16 => TensorData::BF16(bytemuck::try_cast_slice(bytes).unwrap_or(&[])),
+            DType::Quant(qtype) => TensorData::Quant { qtype, data: bytes },
         }
     }
 
@@ -368,7 +372,7 @@ fn check_memory_alignment(bytes: &[u8], header: &Header, tensors: &[TensorEntry]
     let base = bytes.as_ptr() as usize;
     for entry in tensors {
         let address = base.wrapping_add((header.data.offset + entry.offset) as usize);
-        let alignment = entry.dtype.size();
+        let alignment = entry.dtype.alignment();
         if address % alignment != 0 {
             return Err(ErrorKind::Misaligned { tensor: entry.name.clone(), offset: address as u64, alignment: alignment as u64 }.into());
         }

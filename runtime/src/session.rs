@@ -75,6 +75,11 @@ impl<'m> Session<'m> {
         }
     }
 
+    /// The kernel table this session runs, or the error that selecting it raised.
+    pub fn kernels(&self) -> Result<&'static crate::kernels::Kernels> {
+        self.forward.kernels()
+    }
+
     /// Bytes held by the KV cache.
     pub fn kv_cache_bytes(&self) -> usize {
         self.cache.bytes_used()
@@ -119,7 +124,8 @@ impl<'m> Session<'m> {
         if used + tokens.len() > self.cache.capacity() {
             return Err(ErrorKind::ContextFull { used, requested: tokens.len(), context: self.cache.capacity() }.into());
         }
-        self.forward.run(self.model, &mut self.cache, tokens, all_logits, &mut self.logits);
+        self.forward.kernels()?;
+        self.forward.run(self.model, &mut self.cache, tokens, all_logits, &mut self.logits)?;
         self.tokens.extend_from_slice(tokens);
         Ok(())
     }

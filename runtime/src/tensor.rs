@@ -2,6 +2,8 @@
 
 use half::{bf16, f16};
 
+use crate::quant::{dequantize_row, QuantType};
+
 /// The elements of a tensor, viewed in place in the model bytes.
 #[derive(Debug, Clone, Copy)]
 pub enum TensorData<'a> {
@@ -11,37 +13,37 @@ pub enum TensorData<'a> {
     F16(&'a [f16]),
     /// bfloat16 elements.
     BF16(&'a [bf16]),
+    /// Blocks of a quantized matrix, in the layout of `qtype`.
+    Quant {
+        /// Block format and row interleave.
+        qtype: QuantType,
+        /// The blocks' bytes.
+        data: &'a [u8],
+    },
 }
 
 impl<'a> TensorData<'a> {
-    /// Number of elements.
-    pub fn len(&self) -> usize {
-        match self {
-            TensorData::F32(data) => data.len(),
-            TensorData::F16(data) => data.len(),
-            TensorData::BF16(data) => data.len(),
-        }
+    /// Whether the tensor is block-quantized.
+    pub fn is_quantized(&self) -> bool {
+        matches!(self, TensorData::Quant { .. })
     }
 
-    /// Whether the tensor has no elements.
-    pub fn is_empty(&self) -> bool {
-        self.len() == 0
-    }
-
-    /// Element `i` converted to f32.
+    /// Element `i` of a float tensor converted to f32.
     ///
     /// # Panics
-    /// When `i` is out of range; callers index within shapes checked at open.
+    /// When `i` is out of range or the tensor is quantized; vectors (norm weights, biases) are
+    /// float types, which the model checks at open.
     #[inline]
     pub fn get(&self, i: usize) -> f32 {
         match self {
             TensorData::F32(data) => data[i],
             TensorData::F16(data) => data[i].to_f32(),
             TensorData::BF16(data) => data[i].to_f32(),
+            TensorData::Quant { .. } => panic!("element access to a quantized tensor"),
         }
     }
 
-    /// Converts elements `start..start + out.len()` to f32 into `out`.
+    /// Converts elements `start..start + out.len()` of a float tensor to f32 into `out`.
     pub fn copy_to_f32(&self, start: usize, out: &mut [f32]) {
         let end = start + out.len();
         match self {
@@ -56,6 +58,7 @@ impl<'a> TensorData<'a> {
                     *o = v.to_f32();
                 }
             }
+            TensorData::Quant { .. } => panic!("element access to a quantized tensor"),
         }
     }
 }
@@ -72,8 +75,11 @@ pub struct Matrix<'a> {
 }
 
 impl<'a> Matrix<'a> {
-    /// Converts row `row` to f32 into `out`, which holds `cols` elements.
+    /// Converts (or dequantizes) row `row` to f32 into `out`, which holds `cols` elements.
     pub fn row_to_f32(&self, row: usize, out: &mut [f32]) {
-        self.data.copy_to_f32(row * self.cols, &mut out[..self.cols]);
+        match self.data {
+            TensorData::Quant { qtype, data } => dequantize_row(qtype, data, self.rows, self.cols, row, &mut out[..self.cols]),
+            _ => self.data.copy_to_f32(row * self.cols, &mut out[..self.cols]),
+        }
     }
 }

@@ -3,6 +3,7 @@
 mod chat;
 mod generate;
 mod inspect;
+mod perplexity;
 mod run;
 
 use std::path::PathBuf;
@@ -26,6 +27,8 @@ enum Command {
     Chat(chat::ChatArgs),
     /// Print the metadata, per-layer dimensions and tensor table of a model.
     Inspect(inspect::InspectArgs),
+    /// Measure perplexity on a text file, and KL divergence against a reference model.
+    Perplexity(perplexity::PerplexityArgs),
 }
 
 /// Sampling and context options shared by `run` and `chat`.
@@ -92,5 +95,6 @@ pub fn dispatch(cli: Cli) -> anyhow::Result<()> {
         Command::Run(args) => run::run(args),
         Command::Chat(args) => chat::chat(args),
         Command::Inspect(args) => inspect::inspect(args),
+        Command::Perplexity(args) => perplexity::perplexity(args),
     }
 }

@@ -2,11 +2,13 @@
 
 use core::fmt;
 
+use crate::quant::{QuantFormat, QuantType};
+
 /// The element type of a tensor, stored as a `u16` code in the tensor table.
 ///
-/// Codes 0-15 are plain floating-point types. Codes from 16 up are reserved for packed
-/// block-quantized types (int8 and int4 groups with scales), which a runtime that does not know
-/// a code rejects with the tensor's name.
+/// Codes 0-15 are plain floating-point types. Codes from 16 up are block-quantized matrices:
+/// the low byte names the block format, the high byte the row interleave (0 for plain rows,
+/// 4 for groups of four rows). A runtime rejects a code it does not know and names the tensor.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub enum DType {
     /// IEEE 754 binary32.
@@ -15,6 +17,8 @@ pub enum DType {
     F16,
     /// bfloat16: the upper 16 bits of a binary32.
     BF16,
+    /// A block-quantized matrix.
+    Quant(QuantType),
 }
 
 impl DType {
@@ -24,7 +28,15 @@ impl DType {
             0 => Some(DType::F32),
             1 => Some(DType::F16),
             2 => Some(DType::BF16),
-            _ => None,
+            _ => {
+                let format = QuantFormat::from_code((code & 0xFF) as u8)?;
+                let interleave = match code >> 8 {
+                    0 => 1,
+                    4 => 4,
+                    _ => return None,
+                };
+                Some(DType::Quant(QuantType { format, interleave }))
+            }
         }
     }
 
@@ -34,32 +46,40 @@ impl DType {
             DType::F32 => 0,
             DType::F16 => 1,
             DType::BF16 => 2,
+            DType::Quant(q) => u16::from(q.format.code()) | if q.interleave == 1 { 0 } else { u16::from(q.interleave) << 8 },
         }
     }
 
-    /// Size of one element in bytes.
-    pub fn size(self) -> usize {
+    /// Alignment the elements need in memory: the element size for float types, 1 for
+    /// quantized blocks.
+    pub fn alignment(self) -> usize {
         match self {
             DType::F32 => 4,
             DType::F16 | DType::BF16 => 2,
+            DType::Quant(_) => 1,
         }
     }
 
-    /// Byte length of `elements` elements, or `None` on overflow.
-    pub fn byte_len(self, elements: u64) -> Option<u64> {
-        elements.checked_mul(self.size() as u64)
-    }
-
-    /// Lower-case name, as used on the command line (`f32`, `f16`, `bf16`).
-    pub fn name(self) -> &'static str {
+    /// Byte length of a tensor of `shape`, or `None` on overflow or when the type does not fit
+    /// the shape (quantized types need a matrix).
+    pub fn byte_len(self, shape: &[u64]) -> Option<u64> {
+        let elements = shape.iter().try_fold(1u64, |acc, &dim| acc.checked_mul(dim))?;
         match self {
-            DType::F32 => "f32",
-            DType::F16 => "f16",
-            DType::BF16 => "bf16",
+            DType::F32 => elements.checked_mul(4),
+            DType::F16 | DType::BF16 => elements.checked_mul(2),
+            DType::Quant(q) => match shape {
+                [rows, cols] => q.byte_len(*rows, *cols),
+                _ => None,
+            },
         }
     }
 
-    /// Parses a command-line name (`f32`, `f16`, `bf16`).
+    /// Whether this is a block-quantized type.
+    pub fn is_quantized(self) -> bool {
+        matches!(self, DType::Quant(_))
+    }
+
+    /// Parses a float type name (`f32`, `f16`, `bf16`).
     pub fn from_name(name: &str) -> Option<DType> {
         match name {
             "f32" => Some(DType::F32),
@@ -72,6 +92,11 @@ impl DType {
 
 impl fmt::Display for DType {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(self.name())
+        match self {
+            DType::F32 => f.write_str("f32"),
+            DType::F16 => f.write_str("f16"),
+            DType::BF16 => f.write_str("bf16"),
+            DType::Quant(q) => write!(f, "{q}"),
+        }
     }
 }

@@ -151,7 +151,7 @@ fn parse_record(reader: &mut Reader<'_>, index: u32) -> Result<TensorEntry> {
     let code = reader.u16("dtype")?;
     let dtype = DType::from_code(code).ok_or_else(|| ErrorKind::UnsupportedDtype {
         tensor: name.clone(),
-        dtype: format!("code {code} (this runtime reads 0 = f32, 1 = f16, 2 = bf16)"),
+        dtype: format!("code {code} (this runtime reads 0 = f32, 1 = f16, 2 = bf16 and the quantized codes 16-19, plain or with row interleave 4)"),
     })?;
     let n_dims = reader.u8("dimension count")? as usize;
     if n_dims == 0 || n_dims > MAX_DIMS {
@@ -173,13 +173,14 @@ fn parse_record(reader: &mut Reader<'_>, index: u32) -> Result<TensorEntry> {
 }
 
 fn check_entry(entry: &TensorEntry, data_offset: u64, data_len: u64) -> Result<()> {
-    let expected_len = entry.element_count().and_then(|n| entry.dtype.byte_len(n));
+    let expected_len = entry.dtype.byte_len(&entry.shape);
     if expected_len != Some(entry.length) {
         return Err(ErrorKind::InvalidValue {
             field: format!("tensor {}: length", entry.name),
             value: entry.length.to_string(),
             expected: match expected_len {
                 Some(len) => format!("{len} bytes for shape {:?} of {}", entry.shape, entry.dtype),
+                None if entry.dtype.is_quantized() && entry.shape.len() != 2 => format!("a matrix shape for quantized type {}, not {:?}", entry.dtype, entry.shape),
                 None => format!("a shape whose element count fits in 64 bits, not {:?}", entry.shape),
             },
         }

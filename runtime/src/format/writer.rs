@@ -53,9 +53,9 @@ where
                 plan.shape
             )));
         }
-        let elements = plan.shape.iter().try_fold(1u64, |acc, &d| acc.checked_mul(d));
-        let elements = elements.ok_or_else(|| invalid_input(format!("tensor {}: shape {:?} overflows", plan.name, plan.shape)))?;
-        let length = plan.dtype.byte_len(elements).ok_or_else(|| invalid_input(format!("tensor {}: size overflows", plan.name)))?;
+        let length = plan.dtype.byte_len(&plan.shape).ok_or_else(|| {
+            invalid_input(format!("tensor {}: shape {:?} overflows or does not suit type {}", plan.name, plan.shape, plan.dtype))
+        })?;
         data_len += padding_to(data_len, TENSOR_ALIGNMENT);
         entries.push(TensorEntry {
             name: plan.name.clone(),

@@ -10,10 +10,13 @@ pub mod rope;
 use alloc::vec;
 use alloc::vec::Vec;
 
+use crate::error::Result;
 use crate::format::Metadata;
+use crate::kernels::{self, matmul, Kernels, QuantizedInput};
 use crate::model::Model;
+use crate::tensor::Matrix;
 use kv_cache::KvCache;
-use ops::{add_bias, dot, matmul, rms_norm, rms_norm_in_place, softmax, swiglu};
+use ops::{add_bias, rms_norm, rms_norm_in_place, softmax};
 use rope::RopeTable;
 
 /// Reusable activation buffers, sized for a batch of `batch` tokens.
@@ -30,6 +33,7 @@ struct Buffers {
     up: Vec<f32>,      // [batch, max ffn_dim]
     scores: Vec<f32>,  // [context] attention weights of one head
     row: Vec<f32>,     // [max columns] one weight row converted to f32
+    xq: QuantizedInput, // int8 groups of the input of the quantized matrices being run
 }
 
 /// Runs the decoder over token batches, keeping the per-model tables it needs.
@@ -37,6 +41,17 @@ struct Buffers {
 pub struct Forward {
     ropes: Vec<RopeTable>,
     buffers: Buffers,
+    kernels: Result<&'static Kernels>,
+}
+
+/// Runs `w` on the `n` rows of `x`. `xq` keeps the quantized forms of `x` for the next
+/// matrix that reads the same input; `new_input` says that `x` differs from the last call's.
+#[allow(clippy::too_many_arguments)]
+fn project(k: &Kernels, w: &Matrix<'_>, x: &[f32], n: usize, xq: &mut QuantizedInput, new_input: bool, out: &mut [f32], row: &mut [f32]) {
+    if new_input {
+        xq.reset();
+    }
+    matmul(k, w, x, xq, n, out, row);
 }
 
 impl Forward {
@@ -49,7 +64,13 @@ impl Forward {
                 ropes.push(RopeTable::new(&metadata.rope, head_dim));
             }
         }
-        Forward { ropes, buffers: Buffers::default() }
+        Forward { ropes, buffers: Buffers::default(), kernels: kernels::active() }
+    }
+
+    /// The kernel table in use, or the error that selecting it raised (for example
+    /// `TINYLLM_ISA` naming an instruction set this CPU lacks).
+    pub fn kernels(&self) -> Result<&'static Kernels> {
+        self.kernels.clone()
     }
 
     fn ensure_buffers(&mut self, metadata: &Metadata, batch: usize, context: usize) {
@@ -74,6 +95,7 @@ impl Forward {
             up: vec![0.0; batch * max_ffn],
             scores: vec![0.0; context],
             row: vec![0.0; max_cols],
+            xq: QuantizedInput::default(),
         };
     }
 
@@ -82,7 +104,8 @@ impl Forward {
     /// Writes logits into `logits`: for every token (`tokens.len()` × vocab) when `all_logits`,
     /// else for the last token only (vocab). The caller has checked the token ids and that the
     /// cache has room.
-    pub fn run(&mut self, model: &Model<'_>, cache: &mut KvCache, tokens: &[u32], all_logits: bool, logits: &mut Vec<f32>) {
+    pub fn run(&mut self, model: &Model<'_>, cache: &mut KvCache, tokens: &[u32], all_logits: bool, logits: &mut Vec<f32>) -> Result<()> {
+        let k = self.kernels.clone()?;
         let meta = model.metadata();
         let n = tokens.len();
         let hidden = meta.hidden_dim as usize;
@@ -96,8 +119,8 @@ impl Forward {
         }
 
         for layer in 0..meta.layers.len() {
-            self.attention_block(model, cache, layer, n, start, eps);
-            self.ffn_block(model, layer, n, eps);
+            self.attention_block(k, model, cache, layer, n, start, eps);
+            self.ffn_block(k, model, layer, n, eps);
         }
         cache.commit(n);
 
@@ -108,11 +131,13 @@ impl Forward {
         let output = model.output();
         logits.clear();
         logits.resize(rows * output.rows, 0.0);
-        matmul(logits, &b.xn[..rows * hidden], &output, rows, &mut b.row);
+        project(k, &output, &b.xn[..rows * hidden], rows, &mut b.xq, true, logits, &mut b.row);
+        Ok(())
     }
 
     /// Pre-norm grouped-query attention with a residual connection, for `n` tokens.
-    fn attention_block(&mut self, model: &Model<'_>, cache: &mut KvCache, layer: usize, n: usize, start: usize, eps: f32) {
+    #[allow(clippy::too_many_arguments)]
+    fn attention_block(&mut self, k: &Kernels, model: &Model<'_>, cache: &mut KvCache, layer: usize, n: usize, start: usize, eps: f32) {
         let meta = model.metadata();
         let dims = meta.layers[layer];
         let w = model.layer(layer);
@@ -124,9 +149,9 @@ impl Forward {
 
         rms_norm(&mut b.xn[..n * hidden], &b.x[..n * hidden], &w.attn_norm, hidden, eps);
         let xn = &b.xn[..n * hidden];
-        matmul(&mut b.q[..n * q_dim], xn, &w.attn_q, n, &mut b.row);
-        matmul(&mut b.k[..n * kv_dim], xn, &w.attn_k, n, &mut b.row);
-        matmul(&mut b.v[..n * kv_dim], xn, &w.attn_v, n, &mut b.row);
+        project(k, &w.attn_q, xn, n, &mut b.xq, true, &mut b.q[..n * q_dim], &mut b.row);
+        project(k, &w.attn_k, xn, n, &mut b.xq, false, &mut b.k[..n * kv_dim], &mut b.row);
+        project(k, &w.attn_v, xn, n, &mut b.xq, false, &mut b.v[..n * kv_dim], &mut b.row);
         if let Some(bias) = &w.attn_q_bias {
             add_bias(&mut b.q[..n * q_dim], bias, q_dim);
         }
@@ -153,6 +178,7 @@ impl Forward {
         let keys = cache.keys(layer);
         let values = cache.values(layer);
         let group = n_heads / n_kv_heads;
+        let kernels = k;
         let scale = 1.0 / libm::sqrtf(head_dim as f32);
         for t in 0..n {
             let visible = start + t + 1;
@@ -161,29 +187,27 @@ impl Forward {
                 let q = &b.q[t * q_dim + h * head_dim..t * q_dim + (h + 1) * head_dim];
                 let scores = &mut b.scores[..visible];
                 for (p, score) in scores.iter_mut().enumerate() {
-                    let k = &keys[p * kv_dim + kv_head * head_dim..p * kv_dim + (kv_head + 1) * head_dim];
-                    *score = dot(q, k) * scale;
+                    let key = &keys[p * kv_dim + kv_head * head_dim..p * kv_dim + (kv_head + 1) * head_dim];
+                    *score = (kernels.dot_f32)(q, key) * scale;
                 }
                 softmax(scores);
                 let out = &mut b.attn[t * q_dim + h * head_dim..t * q_dim + (h + 1) * head_dim];
                 out.fill(0.0);
                 for (p, &weight) in scores.iter().enumerate() {
-                    let v = &values[p * kv_dim + kv_head * head_dim..p * kv_dim + (kv_head + 1) * head_dim];
-                    for (o, &value) in out.iter_mut().zip(v) {
-                        *o += weight * value;
-                    }
+                    let value = &values[p * kv_dim + kv_head * head_dim..p * kv_dim + (kv_head + 1) * head_dim];
+                    (kernels.axpy_f32)(weight, value, out);
                 }
             }
         }
 
-        matmul(&mut b.xn[..n * hidden], &b.attn[..n * q_dim], &w.attn_output, n, &mut b.row);
+        project(k, &w.attn_output, &b.attn[..n * q_dim], n, &mut b.xq, true, &mut b.xn[..n * hidden], &mut b.row);
         for (x, delta) in b.x[..n * hidden].iter_mut().zip(&b.xn[..n * hidden]) {
             *x += delta;
         }
     }
 
     /// Pre-norm SwiGLU feed-forward block with a residual connection, for `n` tokens.
-    fn ffn_block(&mut self, model: &Model<'_>, layer: usize, n: usize, eps: f32) {
+    fn ffn_block(&mut self, k: &Kernels, model: &Model<'_>, layer: usize, n: usize, eps: f32) {
         let meta = model.metadata();
         let w = model.layer(layer);
         let hidden = meta.hidden_dim as usize;
@@ -191,10 +215,10 @@ impl Forward {
         let b = &mut self.buffers;
 
         rms_norm(&mut b.xn[..n * hidden], &b.x[..n * hidden], &w.ffn_norm, hidden, eps);
-        matmul(&mut b.gate[..n * ffn], &b.xn[..n * hidden], &w.ffn_gate, n, &mut b.row);
-        matmul(&mut b.up[..n * ffn], &b.xn[..n * hidden], &w.ffn_up, n, &mut b.row);
-        swiglu(&mut b.gate[..n * ffn], &b.up[..n * ffn]);
-        matmul(&mut b.xn[..n * hidden], &b.gate[..n * ffn], &w.ffn_down, n, &mut b.row);
+        project(k, &w.ffn_gate, &b.xn[..n * hidden], n, &mut b.xq, true, &mut b.gate[..n * ffn], &mut b.row);
+        project(k, &w.ffn_up, &b.xn[..n * hidden], n, &mut b.xq, false, &mut b.up[..n * ffn], &mut b.row);
+        (k.silu_mul)(&mut b.gate[..n * ffn], &b.up[..n * ffn]);
+        project(k, &w.ffn_down, &b.gate[..n * ffn], n, &mut b.xq, true, &mut b.xn[..n * hidden], &mut b.row);
         for (x, delta) in b.x[..n * hidden].iter_mut().zip(&b.xn[..n * hidden]) {
             *x += delta;
         }

@@ -3,7 +3,7 @@
 //! Each function states its shapes. These are the reference that faster kernels are tested
 //! against, and the code path on targets without SIMD.
 
-use crate::tensor::{Matrix, TensorData};
+use crate::tensor::TensorData;
 
 /// RMSNorm of each row of `x` (`rows` × `dim`) into `out`: `out = x / sqrt(mean(x²) + eps) * weight`.
 pub fn rms_norm(out: &mut [f32], x: &[f32], weight: &TensorData<'_>, dim: usize, eps: f32) {
@@ -27,56 +27,12 @@ pub fn rms_norm_in_place(x: &mut [f32], weight: &TensorData<'_>, dim: usize, eps
     }
 }
 
-/// Dot product with eight partial sums, which keeps rounding error low and vectorizes.
-#[inline]
-pub fn dot(a: &[f32], b: &[f32]) -> f32 {
-    let mut partial = [0.0f32; 8];
-    let chunks = a.len() / 8;
-    for c in 0..chunks {
-        for lane in 0..8 {
-            partial[lane] += a[c * 8 + lane] * b[c * 8 + lane];
-        }
-    }
-    let mut sum = 0.0;
-    for i in chunks * 8..a.len() {
-        sum += a[i] * b[i];
-    }
-    partial.iter().sum::<f32>() + sum
-}
-
-/// Matrix product `out = x · wᵀ`: `x` is `n` × `w.cols`, `out` is `n` × `w.rows`.
-///
-/// `row_buffer` holds `w.cols` elements; a weight row is converted to f32 into it once and
-/// reused for all `n` inputs.
-pub fn matmul(out: &mut [f32], x: &[f32], w: &Matrix<'_>, n: usize, row_buffer: &mut [f32]) {
-    let (rows, cols) = (w.rows, w.cols);
-    for r in 0..rows {
-        let weights: &[f32] = match w.data {
-            TensorData::F32(data) => &data[r * cols..(r + 1) * cols],
-            _ => {
-                w.row_to_f32(r, row_buffer);
-                &row_buffer[..cols]
-            }
-        };
-        for t in 0..n {
-            out[t * rows + r] = dot(&x[t * cols..(t + 1) * cols], weights);
-        }
-    }
-}
-
 /// Adds `bias` (length `dim`) to each row of `x`.
 pub fn add_bias(x: &mut [f32], bias: &TensorData<'_>, dim: usize) {
     for row in x.chunks_exact_mut(dim) {
         for (i, v) in row.iter_mut().enumerate() {
             *v += bias.get(i);
         }
-    }
-}
-
-/// SwiGLU activation in place: `gate = silu(gate) * up`, with `silu(x) = x / (1 + e^-x)`.
-pub fn swiglu(gate: &mut [f32], up: &[f32]) {
-    for (g, u) in gate.iter_mut().zip(up) {
-        *g = *g / (1.0 + libm::expf(-*g)) * u;
     }
 }
 

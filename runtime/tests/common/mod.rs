@@ -86,6 +86,7 @@ pub fn encode(values: &[f32], dtype: DType) -> Vec<u8> {
         DType::F32 => values.iter().flat_map(|v| v.to_le_bytes()).collect(),
         DType::F16 => values.iter().flat_map(|&v| half::f16::from_f32(v).to_le_bytes()).collect(),
         DType::BF16 => values.iter().flat_map(|&v| half::bf16::from_f32(v).to_le_bytes()).collect(),
+        DType::Quant(_) => panic!("quantized tensors are written with quantize_matrix"),
     }
 }
 
@@ -99,7 +100,10 @@ pub fn write_model(metadata: &Metadata, plans: &[TensorPlan], tokenizer_json: &[
         if plan.name.ends_with("norm") {
             v.iter_mut().for_each(|x| *x += 1.0);
         }
-        Ok(encode(&v, plan.dtype))
+        Ok(match plan.dtype {
+            DType::Quant(qtype) => tinyllm::quant::quantize_matrix(&v, plan.shape[0] as usize, plan.shape[1] as usize, qtype),
+            dtype => encode(&v, dtype),
+        })
     })
     .expect("writing to memory succeeds");
     out.into_inner()

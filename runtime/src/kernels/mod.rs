@@ -1,0 +1,212 @@
+//! Compute kernels and their run-time selection.
+//!
+//! [`Kernels`] is a table of kernel functions for one instruction set ([`Isa`]). The scalar
+//! table is the reference and the fallback of targets without SIMD; SIMD tables exist for
+//! x86-64 (AVX2 + FMA + F16C) and aarch64 (NEON, NEON with dotprod, NEON with i8mm). A table
+//! whose instructions the CPU lacks can never be obtained, so its safe function pointers only
+//! run where their instructions exist.
+//!
+//! [`active`] picks the best table the CPU supports, or the one `TINYLLM_ISA` names
+//! (`scalar`, `avx2`, `neon`, `dotprod`, `i8mm`); naming one the CPU lacks is an error, never
+//! a silent fallback.
+
+mod matmul;
+pub mod scalar;
+
+#[cfg(target_arch = "aarch64")]
+mod aarch64;
+#[cfg(target_arch = "x86_64")]
+mod x86_64;
+
+use core::fmt;
+
+use half::f16;
+
+pub use matmul::{matmul, QuantizedInput};
+
+use crate::error::{ErrorKind, Result};
+use crate::quant::{BlockQ16Act, BlockQ4_0, BlockQ4_0G128, BlockQ4_1, BlockQ8Act, BlockQ8_0};
+
+/// An instruction set a kernel table is written for.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum Isa {
+    /// Portable Rust, no SIMD intrinsics.
+    Scalar,
+    /// x86-64 with AVX2, FMA and F16C.
+    Avx2,
+    /// aarch64 Advanced SIMD.
+    Neon,
+    /// aarch64 Advanced SIMD with the dot product extension (`sdot`).
+    Dotprod,
+    /// aarch64 Advanced SIMD with the int8 matrix multiply extension (`smmla`) and dotprod.
+    I8mm,
+}
+
+impl Isa {
+    /// Every instruction set, from the most portable.
+    pub const ALL: [Isa; 5] = [Isa::Scalar, Isa::Avx2, Isa::Neon, Isa::Dotprod, Isa::I8mm];
+
+    /// The name `TINYLLM_ISA` accepts.
+    pub fn name(self) -> &'static str {
+        match self {
+            Isa::Scalar => "scalar",
+            Isa::Avx2 => "avx2",
+            Isa::Neon => "neon",
+            Isa::Dotprod => "dotprod",
+            Isa::I8mm => "i8mm",
+        }
+    }
+
+    /// Parses a name.
+    pub fn from_name(name: &str) -> Option<Isa> {
+        Isa::ALL.into_iter().find(|isa| isa.name() == name)
+    }
+
+    /// Whether this CPU can run the instruction set (checked at run time with `std`, from the
+    /// compile-time target features without it).
+    pub fn is_supported(self) -> bool {
+        match self {
+            Isa::Scalar => true,
+            #[cfg(target_arch = "x86_64")]
+            Isa::Avx2 => x86_64::supported(),
+            #[cfg(target_arch = "aarch64")]
+            Isa::Neon | Isa::Dotprod | Isa::I8mm => aarch64::supported(self),
+            #[allow(unreachable_patterns)]
+            _ => false,
+        }
+    }
+}
+
+impl fmt::Display for Isa {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.name())
+    }
+}
+
+/// A table of kernels for one instruction set. Each SIMD kernel computes what its scalar
+/// twin in [`scalar`] computes, up to the rounding of f32 sums.
+#[derive(Clone, Copy)]
+pub struct Kernels {
+    /// The instruction set of every kernel in the table.
+    pub isa: Isa,
+    /// Q8_0 weight row · int16 activations.
+    pub dot_q8_0: fn(&[BlockQ8_0], &[BlockQ16Act]) -> f32,
+    /// Q4_0 weight row · int8 activations.
+    pub dot_q4_0: fn(&[BlockQ4_0], &[BlockQ8Act]) -> f32,
+    /// Q4_0 (groups of 128) weight row · int8 activations.
+    pub dot_q4_0_g128: fn(&[BlockQ4_0G128], &[BlockQ8Act]) -> f32,
+    /// Q4_1 weight row · int8 activations.
+    pub dot_q4_1: fn(&[BlockQ4_1], &[BlockQ8Act]) -> f32,
+    /// Four interleaved Q8_0 rows · int16 activations.
+    pub dot_q8_0_r4: fn(&[BlockQ8_0], &[BlockQ16Act]) -> [f32; 4],
+    /// Four interleaved Q4_0 rows · int8 activations.
+    pub dot_q4_0_r4: fn(&[BlockQ4_0], &[BlockQ8Act]) -> [f32; 4],
+    /// Four interleaved Q4_0 (groups of 128) rows · int8 activations.
+    pub dot_q4_0_g128_r4: fn(&[BlockQ4_0G128], &[BlockQ8Act]) -> [f32; 4],
+    /// Four interleaved Q4_1 rows · int8 activations.
+    pub dot_q4_1_r4: fn(&[BlockQ4_1], &[BlockQ8Act]) -> [f32; 4],
+    /// Four interleaved Q4_0 rows · two activation rows, `[token][row]`.
+    pub dot_q4_0_r4x2: fn(&[BlockQ4_0], &[BlockQ8Act], &[BlockQ8Act]) -> [[f32; 4]; 2],
+    /// f32 · f32.
+    pub dot_f32: fn(&[f32], &[f32]) -> f32,
+    /// f16 · f32.
+    pub dot_f16: fn(&[f16], &[f32]) -> f32,
+    /// `y += a * x`.
+    pub axpy_f32: fn(f32, &[f32], &mut [f32]),
+    /// SwiGLU in place: `gate = silu(gate) * up`.
+    pub silu_mul: fn(&mut [f32], &[f32]),
+}
+
+impl fmt::Debug for Kernels {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Kernels").field("isa", &self.isa).finish()
+    }
+}
+
+/// Two activation rows through a four-row kernel, for tables without a two-token kernel.
+fn r4x2_from_r4<B>(dot4: fn(&[B], &[BlockQ8Act]) -> [f32; 4]) -> impl Fn(&[B], &[BlockQ8Act], &[BlockQ8Act]) -> [[f32; 4]; 2] {
+    move |w, x0, x1| [dot4(w, x0), dot4(w, x1)]
+}
+
+fn scalar_q4_0_r4x2(w: &[BlockQ4_0], x0: &[BlockQ8Act], x1: &[BlockQ8Act]) -> [[f32; 4]; 2] {
+    r4x2_from_r4(scalar::dot_q4_0_r4::<1>)(w, x0, x1)
+}
+
+/// The scalar reference table.
+pub static SCALAR: Kernels = Kernels {
+    isa: Isa::Scalar,
+    dot_q8_0: scalar::dot_q8_0,
+    dot_q4_0: scalar::dot_q4_0::<1>,
+    dot_q4_0_g128: scalar::dot_q4_0::<4>,
+    dot_q4_1: scalar::dot_q4_1,
+    dot_q8_0_r4: scalar::dot_q8_0_r4,
+    dot_q4_0_r4: scalar::dot_q4_0_r4::<1>,
+    dot_q4_0_g128_r4: scalar::dot_q4_0_r4::<4>,
+    dot_q4_1_r4: scalar::dot_q4_1_r4,
+    dot_q4_0_r4x2: scalar_q4_0_r4x2,
+    dot_f32: scalar::dot_f32,
+    dot_f16: scalar::dot_f16,
+    axpy_f32: scalar::axpy_f32,
+    silu_mul: scalar::silu_mul,
+};
+
+/// The table for `isa`, or an error naming it when this CPU (or this build) lacks it.
+pub fn for_isa(isa: Isa) -> Result<&'static Kernels> {
+    if !isa.is_supported() {
+        return Err(ErrorKind::InvalidValue {
+            field: "instruction set".into(),
+            value: isa.name().into(),
+            expected: alloc::format!("one this CPU supports: {}", supported_names()),
+        }
+        .into());
+    }
+    let table: Option<&'static Kernels> = match isa {
+        Isa::Scalar => Some(&SCALAR),
+        #[cfg(target_arch = "x86_64")]
+        Isa::Avx2 => Some(x86_64::table()),
+        #[cfg(target_arch = "aarch64")]
+        Isa::Neon | Isa::Dotprod | Isa::I8mm => Some(aarch64::table(isa)),
+        #[allow(unreachable_patterns)]
+        _ => None,
+    };
+    table.ok_or_else(|| {
+        ErrorKind::InvalidValue { field: "instruction set".into(), value: isa.name().into(), expected: "one built for this target".into() }.into()
+    })
+}
+
+fn supported_names() -> alloc::string::String {
+    let names: alloc::vec::Vec<&str> = Isa::ALL.iter().filter(|isa| isa.is_supported()).map(|isa| isa.name()).collect();
+    names.join(", ")
+}
+
+/// The most capable instruction set this CPU supports.
+pub fn detect() -> Isa {
+    [Isa::I8mm, Isa::Dotprod, Isa::Neon, Isa::Avx2].into_iter().find(|isa| isa.is_supported()).unwrap_or(Isa::Scalar)
+}
+
+/// The kernels to use: those named by `TINYLLM_ISA` when it is set (with `std`), else the best
+/// the CPU supports. The choice is made once per process.
+pub fn active() -> Result<&'static Kernels> {
+    #[cfg(feature = "std")]
+    {
+        static ACTIVE: std::sync::OnceLock<Result<&'static Kernels>> = std::sync::OnceLock::new();
+        ACTIVE
+            .get_or_init(|| match std::env::var("TINYLLM_ISA") {
+                Ok(name) => match Isa::from_name(name.trim()) {
+                    Some(isa) => for_isa(isa),
+                    None => Err(ErrorKind::InvalidValue {
+                        field: "TINYLLM_ISA".into(),
+                        value: name.clone(),
+                        expected: "scalar, avx2, neon, dotprod or i8mm".into(),
+                    }
+                    .into()),
+                },
+                Err(_) => for_isa(detect()),
+            })
+            .clone()
+    }
+    #[cfg(not(feature = "std"))]
+    {
+        for_isa(detect())
+    }
+}

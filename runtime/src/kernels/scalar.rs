@@ -1,0 +1,135 @@
+//! Scalar kernels: the reference every SIMD kernel is tested against, and the kernels of
+//! targets without SIMD.
+//!
+//! Inside a 32-weight sub-block the products and sums are exact integers; the scaling by the
+//! weight and activation scales and the sum across sub-blocks are f32, in block order.
+
+use half::f16;
+
+use crate::quant::{f16_to_f32, BlockQ16Act, BlockQ4_0G, BlockQ4_1, BlockQ8Act, BlockQ8_0, QK};
+
+/// Integer dot product of 32 int8 weights with 32 int16 activations; at most
+/// 32 · 128 · 32768 = 2^27 in magnitude, so i32 cannot overflow.
+#[inline(always)]
+fn dot_i8_i16(w: &[i8; QK], x: &[i16; QK]) -> i32 {
+    w.iter().zip(x).map(|(&a, &b)| i32::from(a) * i32::from(b)).sum()
+}
+
+/// Integer dot product of 32 packed unsigned nibbles (0..15) with 32 int8 activations.
+#[inline(always)]
+fn dot_u4(qs: &[u8; QK / 2], x: &[i8; QK]) -> i32 {
+    let mut sum = 0;
+    for j in 0..QK / 2 {
+        sum += i32::from(qs[j] & 0x0F) * i32::from(x[j]);
+        sum += i32::from(qs[j] >> 4) * i32::from(x[j + QK / 2]);
+    }
+    sum
+}
+
+/// Q8_0 weights · int16 activations, one row.
+pub fn dot_q8_0(w: &[BlockQ8_0], x: &[BlockQ16Act]) -> f32 {
+    let mut sum = 0.0f32;
+    for (wb, xb) in w.iter().zip(x) {
+        sum += f16_to_f32(wb.d) * xb.d * dot_i8_i16(&wb.qs, &xb.qs) as f32;
+    }
+    sum
+}
+
+/// Q4_0 (groups of `32 * S`) weights · int8 activations, one row: the `-8` offset is applied
+/// through the activation sums.
+pub fn dot_q4_0<const S: usize>(w: &[BlockQ4_0G<S>], x: &[BlockQ8Act]) -> f32 {
+    let mut sum = 0.0f32;
+    for (wb, xs) in w.iter().zip(x.chunks(S)) {
+        let d = f16_to_f32(wb.d);
+        for (qs, xb) in wb.qs.iter().zip(xs) {
+            sum += d * xb.d * (dot_u4(qs, &xb.qs) - 8 * xb.sum) as f32;
+        }
+    }
+    sum
+}
+
+/// Q4_1 weights · int8 activations, one row: `Σ d·dx·Σq·qx + m·dx·Σqx` per block.
+pub fn dot_q4_1(w: &[BlockQ4_1], x: &[BlockQ8Act]) -> f32 {
+    let mut sum = 0.0f32;
+    for (wb, xb) in w.iter().zip(x) {
+        let d = f16_to_f32(wb.d);
+        let m = f16_to_f32(wb.m);
+        sum += d * xb.d * dot_u4(&wb.qs, &xb.qs) as f32 + m * xb.d * xb.sum as f32;
+    }
+    sum
+}
+
+/// Four interleaved rows · int8 activations, from a one-row kernel: `w` holds the blocks of
+/// rows 0-3 alternating (block 0 of rows 0-3, block 1 of rows 0-3, ...).
+#[inline(always)]
+fn dot_r4<B: Copy, A>(w: &[B], x: &[A], blocks_per_subblocks: usize, dot: impl Fn(&[B], &[A]) -> f32) -> [f32; 4] {
+    let mut out = [0.0f32; 4];
+    for (b, group) in w.chunks_exact(4).enumerate() {
+        let xs = &x[b * blocks_per_subblocks..(b + 1) * blocks_per_subblocks];
+        for (r, block) in group.iter().enumerate() {
+            out[r] += dot(core::slice::from_ref(block), xs);
+        }
+    }
+    out
+}
+
+/// Q8_0, four interleaved rows.
+pub fn dot_q8_0_r4(w: &[BlockQ8_0], x: &[BlockQ16Act]) -> [f32; 4] {
+    dot_r4(w, x, 1, dot_q8_0)
+}
+
+/// Q4_0 (groups of `32 * S`), four interleaved rows.
+pub fn dot_q4_0_r4<const S: usize>(w: &[BlockQ4_0G<S>], x: &[BlockQ8Act]) -> [f32; 4] {
+    dot_r4(w, x, S, dot_q4_0::<S>)
+}
+
+/// Q4_1, four interleaved rows.
+pub fn dot_q4_1_r4(w: &[BlockQ4_1], x: &[BlockQ8Act]) -> [f32; 4] {
+    dot_r4(w, x, 1, dot_q4_1)
+}
+
+/// f32 dot product with eight partial sums.
+pub fn dot_f32(a: &[f32], b: &[f32]) -> f32 {
+    let mut partial = [0.0f32; 8];
+    let chunks = a.len() / 8;
+    for c in 0..chunks {
+        for lane in 0..8 {
+            partial[lane] += a[c * 8 + lane] * b[c * 8 + lane];
+        }
+    }
+    let mut tail = 0.0;
+    for i in chunks * 8..a.len() {
+        tail += a[i] * b[i];
+    }
+    partial.iter().sum::<f32>() + tail
+}
+
+/// f16 · f32 dot product with eight partial sums.
+pub fn dot_f16(a: &[f16], b: &[f32]) -> f32 {
+    let mut partial = [0.0f32; 8];
+    let chunks = a.len() / 8;
+    for c in 0..chunks {
+        for lane in 0..8 {
+            partial[lane] += a[c * 8 + lane].to_f32() * b[c * 8 + lane];
+        }
+    }
+    let mut tail = 0.0;
+    for i in chunks * 8..a.len() {
+        tail += a[i].to_f32() * b[i];
+    }
+    partial.iter().sum::<f32>() + tail
+}
+
+/// `y += a * x`.
+pub fn axpy_f32(a: f32, x: &[f32], y: &mut [f32]) {
+    for (y, &x) in y.iter_mut().zip(x) {
+        *y += a * x;
+    }
+}
+
+/// SwiGLU in place: `gate = gate / (1 + e^-gate) * up`.
+pub fn silu_mul(gate: &mut [f32], up: &[f32]) {
+    for (g, &u) in gate.iter_mut().zip(up) {
+        *g = *g / (1.0 + libm::expf(-*g)) * u;
+    }
+}

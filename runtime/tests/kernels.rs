@@ -1,0 +1,89 @@
+//! Every kernel table against an f64 reference of the same quantized values, and every SIMD
+//! table against the scalar one, on odd shapes (rows not a multiple of the interleave, columns
+//! not a multiple of the group).
+
+mod common;
+
+use common::values;
+use tinyllm::kernels::{self, matmul, Isa, Kernels, QuantizedInput};
+use tinyllm::quant::{dequantize_row, quantize_matrix, QuantFormat, QuantType, INTERLEAVES, QK};
+use tinyllm::tensor::{Matrix, TensorData};
+
+const SHAPES: [(usize, usize); 6] = [(1, 32), (4, 64), (7, 96), (9, 200), (13, 257), (8, 576)];
+const TOKENS: [usize; 3] = [1, 2, 5];
+
+/// The tables this CPU runs; with `TINYLLM_ISA` set, exactly that one (it must be available).
+fn tables() -> Vec<&'static Kernels> {
+    match std::env::var("TINYLLM_ISA") {
+        Ok(name) => {
+            let isa = Isa::from_name(&name).unwrap_or_else(|| panic!("TINYLLM_ISA={name} is not an instruction set"));
+            vec![kernels::for_isa(isa).unwrap_or_else(|e| panic!("TINYLLM_ISA={name}: {e}"))]
+        }
+        Err(_) => Isa::ALL.into_iter().filter(|isa| isa.is_supported()).map(|isa| kernels::for_isa(isa).unwrap()).collect(),
+    }
+}
+
+/// `x · wᵀ` in f64 over the dequantized weights and the dequantized int8 activations.
+fn reference(qtype: QuantType, data: &[u8], rows: usize, cols: usize, xq: &[f32], n: usize) -> Vec<f64> {
+    let mut out = vec![0.0; n * rows];
+    let mut row = vec![0.0f32; cols];
+    for r in 0..rows {
+        dequantize_row(qtype, data, rows, cols, r, &mut row);
+        for t in 0..n {
+            out[t * rows + r] = row.iter().zip(&xq[t * cols..(t + 1) * cols]).map(|(&w, &x)| w as f64 * x as f64).sum();
+        }
+    }
+    out
+}
+
+/// The activations as the kernels see them: quantized to int16 groups for Q8_0 weights and
+/// to int8 groups for the others, then dequantized.
+fn dequantized_activations(format: QuantFormat, x: &[f32], n: usize, cols: usize) -> Vec<f32> {
+    let mut out = Vec::with_capacity(n * cols);
+    for t in 0..n {
+        let row = &x[t * cols..(t + 1) * cols];
+        if format == QuantFormat::Q8_0 {
+            let mut blocks = vec![tinyllm::quant::BlockQ16Act::default(); cols.div_ceil(QK)];
+            tinyllm::quant::quantize_activations_16(row, &mut blocks);
+            out.extend((0..cols).map(|i| blocks[i / QK].d * blocks[i / QK].qs[i % QK] as f32));
+        } else {
+            let mut blocks = vec![tinyllm::quant::BlockQ8Act::default(); cols.div_ceil(QK)];
+            tinyllm::quant::quantize_activations(row, &mut blocks);
+            out.extend((0..cols).map(|i| blocks[i / QK].d * blocks[i / QK].qs[i % QK] as f32));
+        }
+    }
+    out
+}
+
+#[test]
+fn quantized_matmul_matches_f64_reference() {
+    for table in tables() {
+        for format in QuantFormat::ALL {
+            for interleave in INTERLEAVES {
+                let qtype = QuantType { format, interleave };
+                for (case, &(rows, cols)) in SHAPES.iter().enumerate() {
+                    let w = values(100 + case as u64, rows * cols, 1.0);
+                    let data = quantize_matrix(&w, rows, cols, qtype);
+                    assert_eq!(data.len() as u64, qtype.byte_len(rows as u64, cols as u64).unwrap());
+                    let matrix = Matrix { data: TensorData::Quant { qtype, data: &data }, rows, cols };
+                    for n in TOKENS {
+                        let x = values(200 + case as u64 + n as u64, n * cols, 2.0);
+                        let mut xq = QuantizedInput::default();
+                        let mut out = vec![f32::NAN; n * rows];
+                        let mut row = vec![0.0; cols];
+                        matmul(table, &matrix, &x, &mut xq, n, &mut out, &mut row);
+                        let expected = reference(qtype, &data, rows, cols, &dequantized_activations(format, &x, n, cols), n);
+                        let scale = expected.iter().fold(1e-3f64, |m, v| m.max(v.abs()));
+                        for (i, (&got, &want)) in out.iter().zip(&expected).enumerate() {
+                            assert!(
+                                (got as f64 - want).abs() <= 2e-5 * scale,
+                                "{} {qtype} {rows}x{cols} n={n} output {i}: {got} vs {want}",
+                                table.isa
+                            );
+                        }
+                    }
+                }
+            }
+        }
+    }
+}
