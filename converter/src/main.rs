@@ -22,8 +22,8 @@ struct Args {
     #[arg(long, default_value = "f32", value_parser = parse_dtype)]
     dtype: DType,
     /// Quantization of the weight matrices: none, q8 (Q8_0), q4 (Q4_0), q4-g128 (Q4_0 in groups
-    /// of 128), q4-minmax (Q4_1), mix (the default recipe: Q8_0 embeddings, output, attention
-    /// value and FFN down, Q4_0 elsewhere) or source (keep a GGUF's Q8_0/Q4_0/Q4_1 blocks
+    /// of 128), q4-minmax (Q4_1), mix (the recommended recipe: Q4_0 FFN gate and up, Q8_0
+    /// elsewhere) or source (keep a GGUF's Q8_0/Q4_0/Q4_1 blocks
     /// without requantization).
     #[arg(long, default_value = "none", value_parser = parse_preset)]
     quant: Preset,

@@ -11,8 +11,9 @@ pub enum Preset {
     Float,
     /// Every matrix in one block format.
     Uniform(QuantFormat),
-    /// The default mix: token embeddings and output head at Q8_0, the attention value and FFN
-    /// down projections at Q8_0, every other matrix at Q4_0 (see docs/benchmarks.md).
+    /// The default mix: Q4_0 for the FFN gate and up projections, which hold most of the
+    /// weights, and Q8_0 for the token embeddings, the output head, the attention projections
+    /// and the FFN down projection (docs/benchmarks.md gives the measurements behind it).
     Mix,
     /// Matrices keep the GGUF block format they have (Q8_0, Q4_0, Q4_1) without
     /// requantization; float matrices take `--dtype`.
@@ -118,8 +119,8 @@ impl Default for Recipe {
 }
 
 fn mix_format(name: &str) -> QuantFormat {
-    let eight_bit = name == "token_embd" || name == "output" || name.ends_with(".attn_v") || name.ends_with(".ffn_down");
-    if eight_bit { QuantFormat::Q8_0 } else { QuantFormat::Q4_0 }
+    let four_bit = name.ends_with(".ffn_gate") || name.ends_with(".ffn_up");
+    if four_bit { QuantFormat::Q4_0 } else { QuantFormat::Q8_0 }
 }
 
 impl Recipe {

@@ -54,7 +54,19 @@ pub fn inspect(args: InspectArgs) -> Result<()> {
         model.tokenizer_json().len(),
         if meta.tokenizer.chat_template.is_some() { "present" } else { "absent" }
     );
-    writeln!(out, "kernels:         scalar f32 reference")?;
+    writeln!(out, "kernels:         {}", super::kernels_line())?;
+    let mut types: Vec<(String, u64)> = Vec::new();
+    for t in model.tensors() {
+        let name = t.dtype.to_string();
+        match types.iter_mut().find(|(n, _)| *n == name) {
+            Some((_, count)) => *count += 1,
+            None => types.push((name, 1)),
+        }
+    }
+    let types: Vec<String> = types.iter().map(|(name, count)| format!("{count} {name}")).collect();
+    writeln!(out, "tensor types:    {}", types.join(", "))?;
+    let bits = model.tensors().iter().map(|t| t.length).sum::<u64>() as f64 * 8.0 / model.parameter_count().max(1) as f64;
+    writeln!(out, "bits per weight: {bits:.2}")?;
     writeln!(out)?;
     writeln!(out, "{:>5} {:>7} {:>8} {:>8} {:>8}", "layer", "heads", "kv_heads", "head_dim", "ffn_dim")?;
     for (i, layer) in meta.layers.iter().enumerate() {

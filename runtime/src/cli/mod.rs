@@ -89,8 +89,23 @@ pub struct ModelArg {
     pub model: PathBuf,
 }
 
+/// Describes the kernel table in use: its instruction set, whether `TINYLLM_ISA` forced it,
+/// and the best one this CPU supports.
+pub fn kernels_line() -> String {
+    let forced = std::env::var("TINYLLM_ISA").ok();
+    match tinyllm::kernels::active() {
+        Ok(kernels) => match forced {
+            Some(_) => format!("{} (forced by TINYLLM_ISA; detected {})", kernels.isa, tinyllm::kernels::detect()),
+            None => format!("{} (detected)", kernels.isa),
+        },
+        Err(error) => format!("unavailable: {error}"),
+    }
+}
+
 /// Runs the parsed command.
 pub fn dispatch(cli: Cli) -> anyhow::Result<()> {
+    // An invalid TINYLLM_ISA fails every command up front rather than at the first token.
+    tinyllm::kernels::active()?;
     match cli.command {
         Command::Run(args) => run::run(args),
         Command::Chat(args) => chat::chat(args),

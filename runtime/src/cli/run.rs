@@ -62,7 +62,7 @@ pub fn run(args: RunArgs) -> Result<()> {
             session.context(),
             tokens.len()
         );
-        eprintln!("kernels: scalar f32 reference");
+        eprintln!("kernels: {}", super::kernels_line());
     }
     let mut sampler = Sampler::new(args.generation.sampler_params());
     let mut stdout = std::io::stdout().lock();
