@@ -123,6 +123,17 @@ fn mix_format(name: &str) -> QuantFormat {
     if four_bit { QuantFormat::Q4_0 } else { QuantFormat::Q8_0 }
 }
 
+/// Groups of 128 save size only when they do not pad much: a row of 576 weights takes five
+/// 128-groups (330 bytes) but eighteen 32-groups (324 bytes). Q4_0 with groups of 128 falls
+/// back to groups of 32 for a matrix where it would not be smaller.
+fn smaller_group(format: QuantFormat, shape: &[u64]) -> QuantFormat {
+    if format != QuantFormat::Q4_0G128 {
+        return format;
+    }
+    let bytes = |f: QuantFormat| f.blocks_per_row(shape[1]) * f.block_bytes() as u64;
+    if bytes(QuantFormat::Q4_0G128) < bytes(QuantFormat::Q4_0) { format } else { QuantFormat::Q4_0 }
+}
+
 impl Recipe {
     /// The type of tensor `name` of `shape`. Vectors (norm weights, biases) are always f32.
     /// `source_format` is the GGUF block format the tensor has, if any.
@@ -145,7 +156,7 @@ impl Recipe {
             TypeChoice::Float(dtype) => dtype,
             TypeChoice::Quant(format) => {
                 let interleave = if shape[0] >= u64::from(self.interleave) { self.interleave } else { 1 };
-                DType::Quant(QuantType { format, interleave })
+                DType::Quant(QuantType { format: smaller_group(format, shape), interleave })
             }
         }
     }
