@@ -37,6 +37,8 @@ pub mod sampler;
 pub mod session;
 pub mod tensor;
 #[cfg(feature = "std")]
+pub mod threads;
+#[cfg(feature = "std")]
 pub mod tokenizer;
 
 pub use error::{Error, ErrorKind, Result};

@@ -38,6 +38,20 @@ impl<'m> Session<'m> {
         }
     }
 
+    /// Creates a session like [`Session::new`] whose matrix products run on `threads`
+    /// threads (the caller's included) of a pool the session owns.
+    #[cfg(feature = "std")]
+    pub fn with_threads(model: &'m Model<'m>, context: Option<usize>, threads: usize) -> Session<'m> {
+        let mut session = Session::new(model, context);
+        session.forward.set_threads(threads);
+        session
+    }
+
+    /// Number of threads the matrix products run on.
+    pub fn threads(&self) -> usize {
+        self.forward.threads()
+    }
+
     /// The model this session runs.
     pub fn model(&self) -> &'m Model<'m> {
         self.model

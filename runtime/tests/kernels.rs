@@ -5,7 +5,7 @@
 mod common;
 
 use common::values;
-use tinyllm::kernels::{self, matmul, Isa, Kernels, QuantizedInput};
+use tinyllm::kernels::{self, matmul, Isa, Kernels, QuantizedInput, Serial};
 use tinyllm::quant::{dequantize_row, quantize_matrix, QuantFormat, QuantType, INTERLEAVES, QK};
 use tinyllm::tensor::{Matrix, TensorData};
 
@@ -70,8 +70,7 @@ fn quantized_matmul_matches_f64_reference() {
                         let x = values(200 + case as u64 + n as u64, n * cols, 2.0);
                         let mut xq = QuantizedInput::default();
                         let mut out = vec![f32::NAN; n * rows];
-                        let mut row = vec![0.0; cols];
-                        matmul(table, &matrix, &x, &mut xq, n, &mut out, &mut row);
+                        matmul(table, &matrix, &x, &mut xq, n, &mut out, &Serial);
                         let expected = reference(qtype, &data, rows, cols, &dequantized_activations(format, &x, n, cols), n);
                         let scale = expected.iter().fold(1e-3f64, |m, v| m.max(v.abs()));
                         for (i, (&got, &want)) in out.iter().zip(&expected).enumerate() {
@@ -85,5 +84,39 @@ fn quantized_matmul_matches_f64_reference() {
                 }
             }
         }
+    }
+}
+
+#[test]
+fn threads_give_identical_results() {
+    let pool = tinyllm::threads::ThreadPool::new(3);
+    let table = kernels::active().unwrap();
+    for format in QuantFormat::ALL {
+        let qtype = QuantType { format, interleave: 4 };
+        let (rows, cols) = (203, 160);
+        let w = values(7, rows * cols, 1.0);
+        let data = quantize_matrix(&w, rows, cols, qtype);
+        let matrix = Matrix { data: TensorData::Quant { qtype, data: &data }, rows, cols };
+        for n in [1, 3] {
+            let x = values(8 + n as u64, n * cols, 1.0);
+            let mut serial = vec![0.0; n * rows];
+            let mut threaded = vec![f32::NAN; n * rows];
+            matmul(table, &matrix, &x, &mut QuantizedInput::default(), n, &mut serial, &Serial);
+            matmul(table, &matrix, &x, &mut QuantizedInput::default(), n, &mut threaded, &pool);
+            assert_eq!(serial, threaded, "{qtype} n={n}");
+        }
+    }
+}
+
+#[test]
+fn pool_runs_each_task_once() {
+    use std::sync::atomic::{AtomicUsize, Ordering};
+    let pool = tinyllm::threads::ThreadPool::new(4);
+    for count in [0, 1, 2, 7, 64, 1000] {
+        let hits: Vec<AtomicUsize> = (0..count).map(|_| AtomicUsize::new(0)).collect();
+        pool.run(count, &|i| {
+            hits[i].fetch_add(1, Ordering::Relaxed);
+        });
+        assert!(hits.iter().all(|h| h.load(Ordering::Relaxed) == 1), "count {count}");
     }
 }

@@ -29,7 +29,7 @@ pub fn chat(args: ChatArgs) -> Result<()> {
     if !tokenizer.has_chat_template() {
         bail!("{} has no chat template; use `tinyllm run` instead", args.model.model.display());
     }
-    let mut session = Session::new(&model, Some(args.generation.context));
+    let mut session = Session::with_threads(&model, Some(args.generation.context), args.generation.thread_count());
     let mut sampler = Sampler::new(args.generation.sampler_params());
     let opening: Vec<ChatMessage> = args.system.iter().map(|s| ChatMessage::new("system", s)).collect();
     let mut messages = opening.clone();

@@ -58,6 +58,10 @@ pub struct GenerationArgs {
     /// Seed of the sampler; the same seed, model and prompt give the same output.
     #[arg(long, default_value_t = 0)]
     pub seed: u64,
+    /// Threads for the matrix products; 0 uses one per physical core (performance cores only
+    /// where the OS tells them apart).
+    #[arg(short = 't', long, default_value_t = 0)]
+    pub threads: usize,
     /// Context length in tokens (capped by the model's maximum).
     #[arg(short = 'c', long, default_value_t = tinyllm::DEFAULT_CONTEXT)]
     pub context: usize,
@@ -67,6 +71,11 @@ pub struct GenerationArgs {
 }
 
 impl GenerationArgs {
+    /// The thread count to use: `--threads`, or the physical cores when it is 0.
+    pub fn thread_count(&self) -> usize {
+        if self.threads == 0 { tinyllm::threads::physical_cores() } else { self.threads }
+    }
+
     /// The sampler parameters these options select.
     pub fn sampler_params(&self) -> SamplerParams {
         SamplerParams {

@@ -43,7 +43,7 @@ pub fn run(args: RunArgs) -> Result<()> {
     if tokens.is_empty() {
         bail!("the prompt encodes to no tokens; give a non-empty prompt");
     }
-    let mut session = Session::new(&model, Some(args.generation.context));
+    let mut session = Session::with_threads(&model, Some(args.generation.context), args.generation.thread_count());
     if tokens.len() > session.context() {
         bail!(
             "the prompt has {} tokens but the context holds {}; raise --context (the model allows up to {}) or shorten the prompt",
@@ -54,12 +54,13 @@ pub fn run(args: RunArgs) -> Result<()> {
     }
     if args.generation.verbose {
         eprintln!(
-            "model: {} ({}, {} layers, {:.1} M parameters), context {}, prompt {} tokens",
+            "model: {} ({}, {} layers, {:.1} M parameters), context {}, {} threads, prompt {} tokens",
             args.model.model.display(),
             model.metadata().architecture.name(),
             model.metadata().layers.len(),
             model.parameter_count() as f64 / 1e6,
             session.context(),
+            session.threads(),
             tokens.len()
         );
         eprintln!("kernels: {}", super::kernels_line());

@@ -12,7 +12,7 @@ use alloc::vec::Vec;
 
 use crate::error::Result;
 use crate::format::Metadata;
-use crate::kernels::{self, matmul, Kernels, QuantizedInput};
+use crate::kernels::{self, matmul, Kernels, Parallel, QuantizedInput, Serial};
 use crate::model::Model;
 use crate::tensor::Matrix;
 use kv_cache::KvCache;
@@ -32,8 +32,7 @@ struct Buffers {
     gate: Vec<f32>,    // [batch, max ffn_dim]
     up: Vec<f32>,      // [batch, max ffn_dim]
     scores: Vec<f32>,  // [context] attention weights of one head
-    row: Vec<f32>,     // [max columns] one weight row converted to f32
-    xq: QuantizedInput, // int8 groups of the input of the quantized matrices being run
+    xq: QuantizedInput, // int8 or int16 groups of the input of the quantized matrices being run
 }
 
 /// Runs the decoder over token batches, keeping the per-model tables it needs.
@@ -42,16 +41,18 @@ pub struct Forward {
     ropes: Vec<RopeTable>,
     buffers: Buffers,
     kernels: Result<&'static Kernels>,
+    #[cfg(feature = "std")]
+    pool: Option<crate::threads::ThreadPool>,
 }
 
 /// Runs `w` on the `n` rows of `x`. `xq` keeps the quantized forms of `x` for the next
 /// matrix that reads the same input; `new_input` says that `x` differs from the last call's.
 #[allow(clippy::too_many_arguments)]
-fn project(k: &Kernels, w: &Matrix<'_>, x: &[f32], n: usize, xq: &mut QuantizedInput, new_input: bool, out: &mut [f32], row: &mut [f32]) {
+fn project(k: &Kernels, parallel: &dyn Parallel, w: &Matrix<'_>, x: &[f32], n: usize, xq: &mut QuantizedInput, new_input: bool, out: &mut [f32]) {
     if new_input {
         xq.reset();
     }
-    matmul(k, w, x, xq, n, out, row);
+    matmul(k, w, x, xq, n, out, parallel);
 }
 
 impl Forward {
@@ -64,7 +65,28 @@ impl Forward {
                 ropes.push(RopeTable::new(&metadata.rope, head_dim));
             }
         }
-        Forward { ropes, buffers: Buffers::default(), kernels: kernels::active() }
+        Forward {
+            ropes,
+            buffers: Buffers::default(),
+            kernels: kernels::active(),
+            #[cfg(feature = "std")]
+            pool: None,
+        }
+    }
+
+    /// Runs the matrix products on `threads` threads (the caller's included) from now on.
+    #[cfg(feature = "std")]
+    pub fn set_threads(&mut self, threads: usize) {
+        self.pool = (threads > 1).then(|| crate::threads::ThreadPool::new(threads));
+    }
+
+    /// Number of threads the matrix products run on.
+    pub fn threads(&self) -> usize {
+        #[cfg(feature = "std")]
+        if let Some(pool) = &self.pool {
+            return pool.threads();
+        }
+        1
     }
 
     /// The kernel table in use, or the error that selecting it raised (for example
@@ -73,8 +95,7 @@ impl Forward {
         self.kernels.clone()
     }
 
-    fn ensure_buffers(&mut self, metadata: &Metadata, batch: usize, context: usize) {
-        let b = &mut self.buffers;
+    fn ensure_buffers(b: &mut Buffers, metadata: &Metadata, batch: usize, context: usize) {
         if b.batch >= batch && b.scores.len() >= context {
             return;
         }
@@ -82,7 +103,6 @@ impl Forward {
         let max_q = metadata.layers.iter().map(|l| (l.n_heads * l.head_dim) as usize).max().unwrap_or(0);
         let max_kv = metadata.layers.iter().map(|l| (l.n_kv_heads * l.head_dim) as usize).max().unwrap_or(0);
         let max_ffn = metadata.layers.iter().map(|l| l.ffn_dim as usize).max().unwrap_or(0);
-        let max_cols = hidden.max(max_q).max(max_ffn);
         *b = Buffers {
             batch,
             x: vec![0.0; batch * hidden],
@@ -94,7 +114,6 @@ impl Forward {
             gate: vec![0.0; batch * max_ffn],
             up: vec![0.0; batch * max_ffn],
             scores: vec![0.0; context],
-            row: vec![0.0; max_cols],
             xq: QuantizedInput::default(),
         };
     }
@@ -106,12 +125,19 @@ impl Forward {
     /// cache has room.
     pub fn run(&mut self, model: &Model<'_>, cache: &mut KvCache, tokens: &[u32], all_logits: bool, logits: &mut Vec<f32>) -> Result<()> {
         let k = self.kernels.clone()?;
+        #[cfg(feature = "std")]
+        let parallel: &dyn Parallel = match &self.pool {
+            Some(pool) => pool,
+            None => &Serial,
+        };
+        #[cfg(not(feature = "std"))]
+        let parallel: &dyn Parallel = &Serial;
         let meta = model.metadata();
         let n = tokens.len();
         let hidden = meta.hidden_dim as usize;
         let eps = meta.norm_eps as f32;
         let start = cache.len();
-        self.ensure_buffers(meta, n, start + n);
+        Self::ensure_buffers(&mut self.buffers, meta, n, start + n);
 
         let embd = model.token_embd();
         for (t, &token) in tokens.iter().enumerate() {
@@ -119,8 +145,8 @@ impl Forward {
         }
 
         for layer in 0..meta.layers.len() {
-            self.attention_block(k, model, cache, layer, n, start, eps);
-            self.ffn_block(k, model, layer, n, eps);
+            attention_block(&mut self.buffers, &self.ropes, k, parallel, model, cache, layer, n, start, eps);
+            ffn_block(&mut self.buffers, k, parallel, model, layer, n, eps);
         }
         cache.commit(n);
 
@@ -131,96 +157,95 @@ impl Forward {
         let output = model.output();
         logits.clear();
         logits.resize(rows * output.rows, 0.0);
-        project(k, &output, &b.xn[..rows * hidden], rows, &mut b.xq, true, logits, &mut b.row);
+        project(k, parallel, &output, &b.xn[..rows * hidden], rows, &mut b.xq, true, logits);
         Ok(())
     }
 
-    /// Pre-norm grouped-query attention with a residual connection, for `n` tokens.
-    #[allow(clippy::too_many_arguments)]
-    fn attention_block(&mut self, k: &Kernels, model: &Model<'_>, cache: &mut KvCache, layer: usize, n: usize, start: usize, eps: f32) {
-        let meta = model.metadata();
-        let dims = meta.layers[layer];
-        let w = model.layer(layer);
-        let hidden = meta.hidden_dim as usize;
-        let head_dim = dims.head_dim as usize;
-        let (n_heads, n_kv_heads) = (dims.n_heads as usize, dims.n_kv_heads as usize);
-        let (q_dim, kv_dim) = (n_heads * head_dim, n_kv_heads * head_dim);
-        let b = &mut self.buffers;
+}
 
-        rms_norm(&mut b.xn[..n * hidden], &b.x[..n * hidden], &w.attn_norm, hidden, eps);
-        let xn = &b.xn[..n * hidden];
-        project(k, &w.attn_q, xn, n, &mut b.xq, true, &mut b.q[..n * q_dim], &mut b.row);
-        project(k, &w.attn_k, xn, n, &mut b.xq, false, &mut b.k[..n * kv_dim], &mut b.row);
-        project(k, &w.attn_v, xn, n, &mut b.xq, false, &mut b.v[..n * kv_dim], &mut b.row);
-        if let Some(bias) = &w.attn_q_bias {
-            add_bias(&mut b.q[..n * q_dim], bias, q_dim);
-        }
-        if let Some(bias) = &w.attn_k_bias {
-            add_bias(&mut b.k[..n * kv_dim], bias, kv_dim);
-        }
-        if let Some(bias) = &w.attn_v_bias {
-            add_bias(&mut b.v[..n * kv_dim], bias, kv_dim);
-        }
-        if let Some(norm) = &w.attn_q_norm {
-            rms_norm_in_place(&mut b.q[..n * q_dim], norm, head_dim, eps);
-        }
-        if let Some(norm) = &w.attn_k_norm {
-            rms_norm_in_place(&mut b.k[..n * kv_dim], norm, head_dim, eps);
-        }
-        let rope = self.ropes.iter().find(|r| r.head_dim() == head_dim).expect("a RoPE table exists for every layer's head_dim");
-        for t in 0..n {
-            rope.apply(&mut b.q[t * q_dim..(t + 1) * q_dim], start + t);
-            rope.apply(&mut b.k[t * kv_dim..(t + 1) * kv_dim], start + t);
-        }
-        cache.append(layer, &b.k[..n * kv_dim], &b.v[..n * kv_dim]);
+/// Pre-norm grouped-query attention with a residual connection, for `n` tokens.
+#[allow(clippy::too_many_arguments)]
+fn attention_block(b: &mut Buffers, ropes: &[RopeTable], k: &Kernels, parallel: &dyn Parallel, model: &Model<'_>, cache: &mut KvCache, layer: usize, n: usize, start: usize, eps: f32) {
+    let meta = model.metadata();
+    let dims = meta.layers[layer];
+    let w = model.layer(layer);
+    let hidden = meta.hidden_dim as usize;
+    let head_dim = dims.head_dim as usize;
+    let (n_heads, n_kv_heads) = (dims.n_heads as usize, dims.n_kv_heads as usize);
+    let (q_dim, kv_dim) = (n_heads * head_dim, n_kv_heads * head_dim);
 
-        // Causal attention: token t sees positions 0..=start + t.
-        let keys = cache.keys(layer);
-        let values = cache.values(layer);
-        let group = n_heads / n_kv_heads;
-        let kernels = k;
-        let scale = 1.0 / libm::sqrtf(head_dim as f32);
-        for t in 0..n {
-            let visible = start + t + 1;
-            for h in 0..n_heads {
-                let kv_head = h / group;
-                let q = &b.q[t * q_dim + h * head_dim..t * q_dim + (h + 1) * head_dim];
-                let scores = &mut b.scores[..visible];
-                for (p, score) in scores.iter_mut().enumerate() {
-                    let key = &keys[p * kv_dim + kv_head * head_dim..p * kv_dim + (kv_head + 1) * head_dim];
-                    *score = (kernels.dot_f32)(q, key) * scale;
-                }
-                softmax(scores);
-                let out = &mut b.attn[t * q_dim + h * head_dim..t * q_dim + (h + 1) * head_dim];
-                out.fill(0.0);
-                for (p, &weight) in scores.iter().enumerate() {
-                    let value = &values[p * kv_dim + kv_head * head_dim..p * kv_dim + (kv_head + 1) * head_dim];
-                    (kernels.axpy_f32)(weight, value, out);
-                }
+    rms_norm(&mut b.xn[..n * hidden], &b.x[..n * hidden], &w.attn_norm, hidden, eps);
+    let xn = &b.xn[..n * hidden];
+    project(k, parallel, &w.attn_q, xn, n, &mut b.xq, true, &mut b.q[..n * q_dim]);
+    project(k, parallel, &w.attn_k, xn, n, &mut b.xq, false, &mut b.k[..n * kv_dim]);
+    project(k, parallel, &w.attn_v, xn, n, &mut b.xq, false, &mut b.v[..n * kv_dim]);
+    if let Some(bias) = &w.attn_q_bias {
+        add_bias(&mut b.q[..n * q_dim], bias, q_dim);
+    }
+    if let Some(bias) = &w.attn_k_bias {
+        add_bias(&mut b.k[..n * kv_dim], bias, kv_dim);
+    }
+    if let Some(bias) = &w.attn_v_bias {
+        add_bias(&mut b.v[..n * kv_dim], bias, kv_dim);
+    }
+    if let Some(norm) = &w.attn_q_norm {
+        rms_norm_in_place(&mut b.q[..n * q_dim], norm, head_dim, eps);
+    }
+    if let Some(norm) = &w.attn_k_norm {
+        rms_norm_in_place(&mut b.k[..n * kv_dim], norm, head_dim, eps);
+    }
+    let rope = ropes.iter().find(|r| r.head_dim() == head_dim).expect("a RoPE table exists for every layer's head_dim");
+    for t in 0..n {
+        rope.apply(&mut b.q[t * q_dim..(t + 1) * q_dim], start + t);
+        rope.apply(&mut b.k[t * kv_dim..(t + 1) * kv_dim], start + t);
+    }
+    cache.append(layer, &b.k[..n * kv_dim], &b.v[..n * kv_dim]);
+
+    // Causal attention: token t sees positions 0..=start + t.
+    let keys = cache.keys(layer);
+    let values = cache.values(layer);
+    let group = n_heads / n_kv_heads;
+    let kernels = k;
+    let scale = 1.0 / libm::sqrtf(head_dim as f32);
+    for t in 0..n {
+        let visible = start + t + 1;
+        for h in 0..n_heads {
+            let kv_head = h / group;
+            let q = &b.q[t * q_dim + h * head_dim..t * q_dim + (h + 1) * head_dim];
+            let scores = &mut b.scores[..visible];
+            for (p, score) in scores.iter_mut().enumerate() {
+                let key = &keys[p * kv_dim + kv_head * head_dim..p * kv_dim + (kv_head + 1) * head_dim];
+                *score = (kernels.dot_f32)(q, key) * scale;
             }
-        }
-
-        project(k, &w.attn_output, &b.attn[..n * q_dim], n, &mut b.xq, true, &mut b.xn[..n * hidden], &mut b.row);
-        for (x, delta) in b.x[..n * hidden].iter_mut().zip(&b.xn[..n * hidden]) {
-            *x += delta;
+            softmax(scores);
+            let out = &mut b.attn[t * q_dim + h * head_dim..t * q_dim + (h + 1) * head_dim];
+            out.fill(0.0);
+            for (p, &weight) in scores.iter().enumerate() {
+                let value = &values[p * kv_dim + kv_head * head_dim..p * kv_dim + (kv_head + 1) * head_dim];
+                (kernels.axpy_f32)(weight, value, out);
+            }
         }
     }
 
-    /// Pre-norm SwiGLU feed-forward block with a residual connection, for `n` tokens.
-    fn ffn_block(&mut self, k: &Kernels, model: &Model<'_>, layer: usize, n: usize, eps: f32) {
-        let meta = model.metadata();
-        let w = model.layer(layer);
-        let hidden = meta.hidden_dim as usize;
-        let ffn = meta.layers[layer].ffn_dim as usize;
-        let b = &mut self.buffers;
+    project(k, parallel, &w.attn_output, &b.attn[..n * q_dim], n, &mut b.xq, true, &mut b.xn[..n * hidden]);
+    for (x, delta) in b.x[..n * hidden].iter_mut().zip(&b.xn[..n * hidden]) {
+        *x += delta;
+    }
+}
 
-        rms_norm(&mut b.xn[..n * hidden], &b.x[..n * hidden], &w.ffn_norm, hidden, eps);
-        project(k, &w.ffn_gate, &b.xn[..n * hidden], n, &mut b.xq, true, &mut b.gate[..n * ffn], &mut b.row);
-        project(k, &w.ffn_up, &b.xn[..n * hidden], n, &mut b.xq, false, &mut b.up[..n * ffn], &mut b.row);
-        (k.silu_mul)(&mut b.gate[..n * ffn], &b.up[..n * ffn]);
-        project(k, &w.ffn_down, &b.gate[..n * ffn], n, &mut b.xq, true, &mut b.xn[..n * hidden], &mut b.row);
-        for (x, delta) in b.x[..n * hidden].iter_mut().zip(&b.xn[..n * hidden]) {
-            *x += delta;
-        }
+/// Pre-norm SwiGLU feed-forward block with a residual connection, for `n` tokens.
+fn ffn_block(b: &mut Buffers, k: &Kernels, parallel: &dyn Parallel, model: &Model<'_>, layer: usize, n: usize, eps: f32) {
+    let meta = model.metadata();
+    let w = model.layer(layer);
+    let hidden = meta.hidden_dim as usize;
+    let ffn = meta.layers[layer].ffn_dim as usize;
+
+    rms_norm(&mut b.xn[..n * hidden], &b.x[..n * hidden], &w.ffn_norm, hidden, eps);
+    project(k, parallel, &w.ffn_gate, &b.xn[..n * hidden], n, &mut b.xq, true, &mut b.gate[..n * ffn]);
+    project(k, parallel, &w.ffn_up, &b.xn[..n * hidden], n, &mut b.xq, false, &mut b.up[..n * ffn]);
+    (k.silu_mul)(&mut b.gate[..n * ffn], &b.up[..n * ffn]);
+    project(k, parallel, &w.ffn_down, &b.gate[..n * ffn], n, &mut b.xq, true, &mut b.xn[..n * hidden]);
+    for (x, delta) in b.x[..n * hidden].iter_mut().zip(&b.xn[..n * hidden]) {
+        *x += delta;
     }
 }

@@ -5,7 +5,7 @@ use alloc::vec::Vec;
 use bytemuck::Pod;
 
 use super::Kernels;
-use crate::quant::{quantize_activations, quantize_activations_16, BlockQ16Act, BlockQ8Act, QuantFormat, QuantType, QK};
+use crate::quant::{quantize_activations, quantize_activations_16, BlockQ16Act, BlockQ8Act, QuantFormat, QK};
 use crate::tensor::{Matrix, TensorData};
 
 /// The quantized forms of one input to several matrices (query, key and value read the same
@@ -55,60 +55,148 @@ fn quantize_rows<A: Pod + Default>(x: &[f32], n: usize, cols: usize, stride: usi
     }
 }
 
-/// `out = x · wᵀ` for `n` rows of `x`: `out` is `n` × `w.rows`.
-///
-/// Float weights read `x`; quantized weights read the quantized form of `x` in `xq`, made
-/// here on first use. The caller resets `xq` whenever `x` changes. `row_buffer` holds `w.cols`
-/// values for bf16 rows.
-pub fn matmul(kernels: &Kernels, w: &Matrix<'_>, x: &[f32], xq: &mut QuantizedInput, n: usize, out: &mut [f32], row_buffer: &mut [f32]) {
-    let (rows, cols) = (w.rows, w.cols);
-    match w.data {
-        TensorData::F32(data) => {
-            for r in 0..rows {
-                let row = &data[r * cols..(r + 1) * cols];
-                for t in 0..n {
-                    out[t * rows + r] = (kernels.dot_f32)(row, &x[t * cols..(t + 1) * cols]);
-                }
-            }
+/// Runs independent tasks, on several threads or on the caller's.
+pub trait Parallel: Sync {
+    /// Number of threads tasks run on.
+    fn threads(&self) -> usize;
+    /// Runs `task(i)` for every `i` in `0..count` and returns when all have finished.
+    fn run(&self, count: usize, task: &(dyn Fn(usize) + Sync));
+}
+
+/// Runs every task on the calling thread.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct Serial;
+
+impl Parallel for Serial {
+    fn threads(&self) -> usize {
+        1
+    }
+
+    fn run(&self, count: usize, task: &(dyn Fn(usize) + Sync)) {
+        for i in 0..count {
+            task(i);
         }
-        TensorData::F16(data) => {
-            for r in 0..rows {
-                let row = &data[r * cols..(r + 1) * cols];
-                for t in 0..n {
-                    out[t * rows + r] = (kernels.dot_f16)(row, &x[t * cols..(t + 1) * cols]);
-                }
-            }
-        }
-        TensorData::BF16(_) => {
-            for r in 0..rows {
-                w.row_to_f32(r, row_buffer);
-                for t in 0..n {
-                    out[t * rows + r] = (kernels.dot_f32)(&row_buffer[..cols], &x[t * cols..(t + 1) * cols]);
-                }
-            }
-        }
-        TensorData::Quant { qtype, data } => matmul_quant(kernels, qtype, data, rows, cols, x, xq, n, out),
     }
 }
 
+#[cfg(feature = "std")]
+impl Parallel for crate::threads::ThreadPool {
+    fn threads(&self) -> usize {
+        crate::threads::ThreadPool::threads(self)
+    }
+
+    fn run(&self, count: usize, task: &(dyn Fn(usize) + Sync)) {
+        crate::threads::ThreadPool::run(self, count, task)
+    }
+}
+
+/// The output matrix, written by several tasks at once.
+#[derive(Clone, Copy)]
+struct Output {
+    ptr: *mut f32,
+    len: usize,
+}
+
+// SAFETY: tasks write disjoint elements (each owns a range of output rows), and the matmul
+// that created the pointer waits for all tasks before the borrow of the output ends.
+unsafe impl Send for Output {}
+// SAFETY: as above.
+unsafe impl Sync for Output {}
+
+impl Output {
+    /// Writes `value` at `index`.
+    ///
+    /// # Safety
+    /// No other task writes `index` while this one runs, which holds because each task owns
+    /// a range of output rows.
+    #[inline(always)]
+    unsafe fn write(&self, index: usize, value: f32) {
+        assert!(index < self.len, "output index {index} out of range {}", self.len);
+        // SAFETY: in bounds (checked above) and not written concurrently (the caller's
+        // contract).
+        unsafe { *self.ptr.add(index) = value };
+    }
+}
+
+/// Minimum rows per task: smaller tasks cost more in hand-off than they gain.
+const MIN_ROWS_PER_TASK: usize = 16;
+
+/// Splits `rows` into about four tasks per thread, each a multiple of four rows so that an
+/// interleaved group of four never straddles two tasks.
+fn row_ranges(rows: usize, threads: usize) -> Vec<(usize, usize)> {
+    let tasks = if threads <= 1 { 1 } else { (threads * 4).min(rows / MIN_ROWS_PER_TASK).max(1) };
+    let per_task = rows.div_ceil(tasks).div_ceil(4) * 4;
+    let mut ranges = Vec::with_capacity(tasks);
+    let mut start = 0;
+    while start < rows {
+        let end = (start + per_task).min(rows);
+        ranges.push((start, end));
+        start = end;
+    }
+    ranges
+}
+
+/// `out = x · wᵀ` for `n` rows of `x`: `out` is `n` × `w.rows`. Output rows are split into
+/// tasks that `parallel` runs.
+///
+/// Float weights read `x`; quantized weights read the quantized form of `x` in `xq`, made
+/// here on first use. The caller resets `xq` whenever `x` changes.
 #[allow(clippy::too_many_arguments)]
-fn matmul_quant(kernels: &Kernels, qtype: QuantType, data: &[u8], rows: usize, cols: usize, x: &[f32], xq: &mut QuantizedInput, n: usize, out: &mut [f32]) {
-    let blocks = qtype.format.blocks_per_row(cols as u64) as usize;
-    let shape = Shape { rows, blocks, interleave: qtype.interleave as usize };
+pub fn matmul(kernels: &Kernels, w: &Matrix<'_>, x: &[f32], xq: &mut QuantizedInput, n: usize, out: &mut [f32], parallel: &dyn Parallel) {
+    let (rows, cols) = (w.rows, w.cols);
+    assert!(out.len() >= n * rows && x.len() >= n * cols, "matmul: output or input shorter than its shape");
+    let output = Output { ptr: out.as_mut_ptr(), len: n * rows };
+    let ranges = row_ranges(rows, parallel.threads());
     let k = kernels;
-    match qtype.format {
-        QuantFormat::Q8_0 => {
+    match w.data {
+        TensorData::F32(data) => parallel.run(ranges.len(), &|i| {
+            let (r0, r1) = ranges[i];
+            for r in r0..r1 {
+                let row = &data[r * cols..(r + 1) * cols];
+                for t in 0..n {
+                    // SAFETY: this task owns rows r0..r1.
+                    unsafe { output.write(t * rows + r, (k.dot_f32)(row, &x[t * cols..(t + 1) * cols])) };
+                }
+            }
+        }),
+        TensorData::F16(data) => parallel.run(ranges.len(), &|i| {
+            let (r0, r1) = ranges[i];
+            for r in r0..r1 {
+                let row = &data[r * cols..(r + 1) * cols];
+                for t in 0..n {
+                    // SAFETY: this task owns rows r0..r1.
+                    unsafe { output.write(t * rows + r, (k.dot_f16)(row, &x[t * cols..(t + 1) * cols])) };
+                }
+            }
+        }),
+        TensorData::BF16(_) => parallel.run(ranges.len(), &|i| {
+            let (r0, r1) = ranges[i];
+            let mut row = alloc::vec![0.0f32; cols];
+            for r in r0..r1 {
+                w.row_to_f32(r, &mut row);
+                for t in 0..n {
+                    // SAFETY: this task owns rows r0..r1.
+                    unsafe { output.write(t * rows + r, (k.dot_f32)(&row, &x[t * cols..(t + 1) * cols])) };
+                }
+            }
+        }),
+        TensorData::Quant { qtype, data } => {
+            let blocks = qtype.format.blocks_per_row(cols as u64) as usize;
+            let shape = Shape { rows, blocks, interleave: qtype.interleave as usize };
             let stride = cols.div_ceil(4 * QK) * 4;
-            let acts = Acts { rows: xq.int16_rows(x, n, cols), stride };
-            run(data, shape, acts, n, out, k.dot_q8_0, k.dot_q8_0_r4, None)
-        }
-        format => {
-            let stride = cols.div_ceil(4 * QK) * 4;
-            let acts = Acts { rows: xq.int8_rows(x, n, cols), stride };
-            match format {
-                QuantFormat::Q4_0 => run(data, shape, acts, n, out, k.dot_q4_0, k.dot_q4_0_r4, Some(k.dot_q4_0_r4x2)),
-                QuantFormat::Q4_0G128 => run(data, shape, acts, n, out, k.dot_q4_0_g128, k.dot_q4_0_g128_r4, None),
-                _ => run(data, shape, acts, n, out, k.dot_q4_1, k.dot_q4_1_r4, None),
+            match qtype.format {
+                QuantFormat::Q8_0 => {
+                    let acts = Acts { rows: xq.int16_rows(x, n, cols), stride };
+                    parallel.run(ranges.len(), &|i| run(data, shape, ranges[i], acts, n, output, k.dot_q8_0, k.dot_q8_0_r4, None));
+                }
+                format => {
+                    let acts = Acts { rows: xq.int8_rows(x, n, cols), stride };
+                    parallel.run(ranges.len(), &|i| match format {
+                        QuantFormat::Q4_0 => run(data, shape, ranges[i], acts, n, output, k.dot_q4_0, k.dot_q4_0_r4, Some(k.dot_q4_0_r4x2)),
+                        QuantFormat::Q4_0G128 => run(data, shape, ranges[i], acts, n, output, k.dot_q4_0_g128, k.dot_q4_0_g128_r4, None),
+                        _ => run(data, shape, ranges[i], acts, n, output, k.dot_q4_1, k.dot_q4_1_r4, None),
+                    });
+                }
             }
         }
     }
@@ -138,34 +226,51 @@ type Dot<B, A> = fn(&[B], &[A]) -> f32;
 type Dot4<B, A> = fn(&[B], &[A]) -> [f32; 4];
 type Dot4x2<B, A> = fn(&[B], &[A], &[A]) -> [[f32; 4]; 2];
 
-/// Runs the row kernels over a matrix: groups of four interleaved rows first (two tokens at a
-/// time where a two-token kernel exists), then the plain rows after them.
+/// Runs the row kernels over output rows `r0..r1` (`r0` a multiple of four): groups of four
+/// interleaved rows first, two tokens at a time where a two-token kernel exists, then the plain
+/// rows after the last full group.
 #[allow(clippy::too_many_arguments)]
-fn run<B: Pod, A>(data: &[u8], shape: Shape, xq: Acts<'_, A>, n: usize, out: &mut [f32], dot: Dot<B, A>, dot4: Dot4<B, A>, dot4x2: Option<Dot4x2<B, A>>) {
+fn run<B: Pod, A: Sync>(
+    data: &[u8],
+    shape: Shape,
+    (r0, r1): (usize, usize),
+    xq: Acts<'_, A>,
+    n: usize,
+    out: Output,
+    dot: Dot<B, A>,
+    dot4: Dot4<B, A>,
+    dot4x2: Option<Dot4x2<B, A>>,
+) {
     let blocks: &[B] = bytemuck::cast_slice(data);
     let Shape { rows, blocks: nb, interleave } = shape;
     let interleaved = if interleave == 4 { rows - rows % 4 } else { 0 };
-    for g in 0..interleaved / 4 {
+    let write4 = |t: usize, g: usize, values: [f32; 4]| {
+        for (j, value) in values.into_iter().enumerate() {
+            // SAFETY: this task owns rows r0..r1, which contain group g's rows.
+            unsafe { out.write(t * rows + 4 * g + j, value) };
+        }
+    };
+    for g in r0 / 4..(r1.min(interleaved)).div_ceil(4) {
         let w = &blocks[g * 4 * nb..(g + 1) * 4 * nb];
         let mut t = 0;
         if let Some(dot4x2) = dot4x2 {
             while t + 1 < n {
                 let [a, b] = dot4x2(w, xq.row(t), xq.row(t + 1));
-                out[t * rows + 4 * g..t * rows + 4 * g + 4].copy_from_slice(&a);
-                out[(t + 1) * rows + 4 * g..(t + 1) * rows + 4 * g + 4].copy_from_slice(&b);
+                write4(t, g, a);
+                write4(t + 1, g, b);
                 t += 2;
             }
         }
         while t < n {
-            let values = dot4(w, xq.row(t));
-            out[t * rows + 4 * g..t * rows + 4 * g + 4].copy_from_slice(&values);
+            write4(t, g, dot4(w, xq.row(t)));
             t += 1;
         }
     }
-    for r in interleaved..rows {
+    for r in r0.max(interleaved)..r1 {
         let w = &blocks[r * nb..(r + 1) * nb];
         for t in 0..n {
-            out[t * rows + r] = dot(w, xq.row(t));
+            // SAFETY: this task owns rows r0..r1.
+            unsafe { out.write(t * rows + r, dot(w, xq.row(t))) };
         }
     }
 }

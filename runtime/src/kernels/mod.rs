@@ -22,7 +22,7 @@ use core::fmt;
 
 use half::f16;
 
-pub use matmul::{matmul, QuantizedInput};
+pub use matmul::{matmul, Parallel, QuantizedInput, Serial};
 
 use crate::error::{ErrorKind, Result};
 use crate::quant::{BlockQ16Act, BlockQ4_0, BlockQ4_0G128, BlockQ4_1, BlockQ8Act, BlockQ8_0};

@@ -1,6 +1,19 @@
 //! x86-64 kernels (AVX2 + FMA + F16C).
+//!
+//! Each kernel body is an `#[inline(always)]` generic function, instantiated once per table
+//! entry by a thin `#[target_feature(enable = "avx2,fma,f16c")] unsafe fn`. The table stores
+//! safe wrappers around those, which is sound because the table is only handed out by
+//! `for_isa` after [`supported`] returned true. Block kernels live in [`quant_dot`], float
+//! kernels in [`float`].
+#![deny(unsafe_op_in_unsafe_fn)]
 
-use super::Kernels;
+mod float;
+mod quant_dot;
+
+use half::f16;
+
+use super::{Isa, Kernels};
+use crate::quant::{BlockQ16Act, BlockQ4_0, BlockQ4_0G128, BlockQ4_1, BlockQ8Act, BlockQ8_0};
 
 /// Whether the CPU has AVX2, FMA and F16C.
 pub(super) fn supported() -> bool {
@@ -16,7 +29,48 @@ pub(super) fn supported() -> bool {
 
 /// The AVX2 table. Only reachable through `for_isa`, which checks `supported` first.
 pub(super) fn table() -> &'static Kernels {
-    // NOTE: until the AVX2 kernels land, this table is the scalar one under the AVX2 name.
-    static AVX2: Kernels = Kernels { isa: super::Isa::Avx2, ..super::SCALAR };
+    static AVX2: Kernels = Kernels {
+        isa: Isa::Avx2,
+        dot_q8_0,
+        dot_q4_0,
+        dot_q4_0_g128,
+        dot_q4_1,
+        dot_q8_0_r4,
+        dot_q4_0_r4,
+        dot_q4_0_g128_r4,
+        dot_q4_1_r4,
+        dot_q4_0_r4x2,
+        dot_f32,
+        dot_f16,
+        axpy_f32,
+        silu_mul,
+    };
     &AVX2
+}
+
+/// Defines safe functions for the AVX2 table, each calling one `#[target_feature]` kernel.
+macro_rules! table_entries {
+    ($(fn $name:ident($($arg:ident: $ty:ty),*) -> $ret:ty = $kernel:path;)*) => {$(
+        fn $name($($arg: $ty),*) -> $ret {
+            // SAFETY: these functions are stored only in the AVX2 table, and `for_isa` returns
+            // that table only after `supported()` found AVX2, FMA and F16C on this CPU.
+            unsafe { $kernel($($arg),*) }
+        }
+    )*};
+}
+
+table_entries! {
+    fn dot_q8_0(w: &[BlockQ8_0], x: &[BlockQ16Act]) -> f32 = quant_dot::dot_q8_0;
+    fn dot_q4_0(w: &[BlockQ4_0], x: &[BlockQ8Act]) -> f32 = quant_dot::dot_q4_0;
+    fn dot_q4_0_g128(w: &[BlockQ4_0G128], x: &[BlockQ8Act]) -> f32 = quant_dot::dot_q4_0_g128;
+    fn dot_q4_1(w: &[BlockQ4_1], x: &[BlockQ8Act]) -> f32 = quant_dot::dot_q4_1;
+    fn dot_q8_0_r4(w: &[BlockQ8_0], x: &[BlockQ16Act]) -> [f32; 4] = quant_dot::dot_q8_0_r4;
+    fn dot_q4_0_r4(w: &[BlockQ4_0], x: &[BlockQ8Act]) -> [f32; 4] = quant_dot::dot_q4_0_r4;
+    fn dot_q4_0_g128_r4(w: &[BlockQ4_0G128], x: &[BlockQ8Act]) -> [f32; 4] = quant_dot::dot_q4_0_g128_r4;
+    fn dot_q4_1_r4(w: &[BlockQ4_1], x: &[BlockQ8Act]) -> [f32; 4] = quant_dot::dot_q4_1_r4;
+    fn dot_q4_0_r4x2(w: &[BlockQ4_0], x0: &[BlockQ8Act], x1: &[BlockQ8Act]) -> [[f32; 4]; 2] = quant_dot::dot_q4_0_r4x2;
+    fn dot_f32(a: &[f32], b: &[f32]) -> f32 = float::dot_f32;
+    fn dot_f16(a: &[f16], b: &[f32]) -> f32 = float::dot_f16;
+    fn axpy_f32(a: f32, x: &[f32], y: &mut [f32]) -> () = float::axpy_f32;
+    fn silu_mul(gate: &mut [f32], up: &[f32]) -> () = float::silu_mul;
 }

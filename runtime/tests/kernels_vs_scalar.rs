@@ -1,0 +1,632 @@
+//! Every SIMD kernel table against the scalar table: each kernel on random blocks with extreme
+//! values and odd lengths, and `matmul` on matrices whose rows are not a multiple of the
+//! interleave.
+//!
+//! Tolerance: a SIMD kernel computes the same exact integer sum per 32-weight sub-block as its
+//! scalar twin and differs only in the rounding and order of its f32 operations, so the two
+//! results must agree within `TOLERANCE` (1e-5) times the sum of the absolute values of the
+//! products the kernel adds up (`Σ|w_i·x_i|` over dequantized values; for Q4_1 the `d·q·x`
+//! and `m·x` products separately). With at most 33 blocks, f32 rounding (2^-24 per operation)
+//! stays below 1e-5 of that sum. Element-wise kernels (`axpy_f32`, `silu_mul`) are held to the
+//! same relative bound per element.
+//!
+//! The tables tested are those this CPU supports other than scalar; with `TINYLLM_ISA` set,
+//! exactly the table it names, and the run fails when that table is unavailable.
+
+use bytemuck::Zeroable;
+use half::f16;
+use tinyllm::kernels::{self, matmul, Isa, Kernels, QuantizedInput, Serial};
+use tinyllm::quant::{
+    block_index, quantize_activations, quantize_activations_16, quantize_matrix, BlockQ16Act, BlockQ4_0G, BlockQ4_1, BlockQ8Act, BlockQ8_0, QuantFormat, QuantType, INTERLEAVES,
+    QK,
+};
+use tinyllm::tensor::{Matrix, TensorData};
+
+/// Relative tolerance between a SIMD kernel and its scalar twin (see the module comment).
+const TOLERANCE: f64 = 1e-5;
+
+/// Absolute tolerance for results in the f32 subnormal range, where a rounding step
+/// (2^-149, about 1.4e-45) is no longer relative to the value: about 700 such steps.
+const SUBNORMAL_TOLERANCE: f64 = 1e-42;
+
+/// Weight blocks per row in the kernel tests.
+const BLOCK_COUNTS: [usize; 5] = [1, 3, 7, 17, 33];
+
+/// Random trials per block count.
+const TRIALS: u64 = 20;
+
+/// Vector lengths of the float kernel tests: below, at and around multiples of 8 and 32.
+const FLOAT_LENGTHS: [usize; 9] = [0, 1, 7, 8, 9, 31, 33, 100, 257];
+
+const MATMUL_ROWS: [usize; 6] = [1, 3, 5, 7, 9, 13];
+const MATMUL_COLS: [usize; 4] = [32, 96, 200, 257];
+const MATMUL_TOKENS: [usize; 3] = [1, 2, 3];
+
+/// The tables under test: with `TINYLLM_ISA` set exactly that one, else every supported
+/// table other than scalar.
+fn simd_tables() -> Vec<&'static Kernels> {
+    match std::env::var("TINYLLM_ISA") {
+        Ok(name) => {
+            let isa = Isa::from_name(name.trim()).unwrap_or_else(|| panic!("TINYLLM_ISA={name} is not an instruction set"));
+            let table = kernels::for_isa(isa).unwrap_or_else(|e| panic!("TINYLLM_ISA={name} cannot be tested on this CPU: {e}"));
+            assert_eq!(table.isa, isa, "for_isa({isa}) returned the {} table", table.isa);
+            vec![table]
+        }
+        Err(_) => {
+            let tables: Vec<_> = Isa::ALL
+                .into_iter()
+                .filter(|&isa| isa != Isa::Scalar && isa.is_supported())
+                .map(|isa| kernels::for_isa(isa).unwrap_or_else(|e| panic!("{isa} is supported but has no table: {e}")))
+                .collect();
+            if tables.is_empty() {
+                eprintln!("this CPU supports no SIMD kernel table; nothing to compare");
+            }
+            tables
+        }
+    }
+}
+
+/// Fails unless `got` is within `TOLERANCE · terms` (plus `SUBNORMAL_TOLERANCE`) of the
+/// scalar result `want`.
+fn assert_close(got: f32, want: f32, terms: f64, what: &dyn Fn() -> String) {
+    let difference = (f64::from(got) - f64::from(want)).abs();
+    assert!(difference <= TOLERANCE * terms + SUBNORMAL_TOLERANCE, "{}: SIMD {got} vs scalar {want}, difference {difference:e} above {TOLERANCE:e} × Σ|terms| {terms:e}", what());
+}
+
+/// xorshift64* generator: deterministic test data without a dependency.
+struct Rng(u64);
+
+impl Rng {
+    fn new(seed: u64) -> Rng {
+        Rng(seed.wrapping_mul(0x9E37_79B9_7F4A_7C15) | 1)
+    }
+
+    fn next(&mut self) -> u64 {
+        self.0 ^= self.0 >> 12;
+        self.0 ^= self.0 << 25;
+        self.0 ^= self.0 >> 27;
+        self.0.wrapping_mul(0x2545_F491_4F6C_DD1D)
+    }
+
+    fn below(&mut self, n: u64) -> u64 {
+        self.next() % n
+    }
+
+    /// Uniform in `[-1, 1)`.
+    fn unit(&mut self) -> f32 {
+        (self.next() >> 40) as f32 / (1u64 << 23) as f32 - 1.0
+    }
+
+    /// A value whose magnitude spans several decades, either sign.
+    fn wide(&mut self) -> f32 {
+        self.unit() * 10f32.powi(self.below(7) as i32 - 3)
+    }
+
+    /// A weight scale as f16 bytes: ordinary, negative, zero, subnormal or near the f16
+    /// maximum.
+    fn f16_scale(&mut self) -> [u8; 2] {
+        let value = match self.below(10) {
+            0 => f16::ZERO,
+            1 => f16::from_bits(1 + self.below(0x3FF) as u16 | (self.below(2) as u16) << 15),
+            2 => f16::from_f32(60000.0 + 5504.0 * self.unit()),
+            3 => -f16::from_f32(0.1 + self.unit().abs()),
+            _ => f16::from_f32(self.unit() * 0.1),
+        };
+        value.to_bits().to_le_bytes()
+    }
+
+    /// An activation scale: `max|x| / 127` or `/ 32767` is never negative.
+    fn act_scale(&mut self) -> f32 {
+        match self.below(10) {
+            0 => 0.0,
+            1 => 1e-30 * self.unit().abs(),
+            2 => 10.0 + self.unit(),
+            _ => self.unit().abs() * 0.05,
+        }
+    }
+
+    /// Picks how a block's values are drawn: 0 all minimum, 1 all maximum, 2 minimum and
+    /// maximum mixed, otherwise uniform.
+    fn block_mode(&mut self) -> u64 {
+        self.below(8)
+    }
+
+    fn extreme_or<T>(&mut self, mode: u64, min: T, max: T, uniform: impl FnOnce(&mut Rng) -> T) -> T {
+        match mode {
+            0 => min,
+            1 => max,
+            2 => {
+                if self.below(2) == 0 {
+                    min
+                } else {
+                    max
+                }
+            }
+            _ => uniform(self),
+        }
+    }
+
+    fn i8_values(&mut self) -> [i8; QK] {
+        let mode = self.block_mode();
+        core::array::from_fn(|_| self.extreme_or(mode, -128, 127, |r| r.next() as i8))
+    }
+
+    fn i16_values(&mut self) -> [i16; QK] {
+        let mode = self.block_mode();
+        core::array::from_fn(|_| self.extreme_or(mode, -32767, 32767, |r| (r.below(65535) as i32 - 32767) as i16))
+    }
+
+    fn nibbles(&mut self) -> [u8; QK / 2] {
+        let mode = self.block_mode();
+        core::array::from_fn(|_| {
+            let low = self.extreme_or(mode, 0, 15, |r| r.below(16) as u8);
+            let high = self.extreme_or(mode, 0, 15, |r| r.below(16) as u8);
+            low | high << 4
+        })
+    }
+
+    fn q8_act(&mut self) -> BlockQ8Act {
+        let qs = self.i8_values();
+        BlockQ8Act { d: self.act_scale(), sum: qs.iter().map(|&q| i32::from(q)).sum(), qs }
+    }
+
+    fn q16_act(&mut self) -> BlockQ16Act {
+        BlockQ16Act { d: self.act_scale(), qs: self.i16_values() }
+    }
+}
+
+/// A weight format under test: how to make random blocks, the kernels that read it, and the
+/// absolute products one sub-block adds up.
+trait Format {
+    type Block: Copy + Zeroable + bytemuck::Pod;
+    type Act: Copy;
+    /// Activation blocks per weight block.
+    const SUBBLOCKS: usize;
+    const NAME: &'static str;
+    const QUANT: QuantFormat;
+
+    fn random_block(rng: &mut Rng) -> Self::Block;
+    fn random_act(rng: &mut Rng) -> Self::Act;
+    /// `Σ|products|` of sub-block `sub` of `w` against `x`, from the dequantized values.
+    fn terms(w: &Self::Block, sub: usize, x: &Self::Act) -> f64;
+    fn dot(k: &Kernels) -> fn(&[Self::Block], &[Self::Act]) -> f32;
+    fn dot_r4(k: &Kernels) -> fn(&[Self::Block], &[Self::Act]) -> [f32; 4];
+    /// The activation rows `matmul` makes for `n` rows of `cols` inputs, `stride` blocks each.
+    fn quantize(x: &[f32], n: usize, cols: usize, stride: usize) -> Vec<Self::Act>;
+}
+
+fn f16_value(bytes: [u8; 2]) -> f64 {
+    f64::from(f16::from_le_bytes(bytes).to_f32())
+}
+
+struct Q8_0;
+struct Q4_0<const S: usize>;
+struct Q4_1;
+
+impl Format for Q8_0 {
+    type Block = BlockQ8_0;
+    type Act = BlockQ16Act;
+    const SUBBLOCKS: usize = 1;
+    const NAME: &'static str = "q8_0";
+    const QUANT: QuantFormat = QuantFormat::Q8_0;
+
+    fn random_block(rng: &mut Rng) -> BlockQ8_0 {
+        BlockQ8_0 { d: rng.f16_scale(), qs: rng.i8_values() }
+    }
+
+    fn random_act(rng: &mut Rng) -> BlockQ16Act {
+        rng.q16_act()
+    }
+
+    fn terms(w: &BlockQ8_0, _sub: usize, x: &BlockQ16Act) -> f64 {
+        let products: f64 = w.qs.iter().zip(&x.qs).map(|(&a, &b)| (f64::from(a) * f64::from(b)).abs()).sum();
+        (f16_value(w.d) * f64::from(x.d)).abs() * products
+    }
+
+    fn dot(k: &Kernels) -> fn(&[BlockQ8_0], &[BlockQ16Act]) -> f32 {
+        k.dot_q8_0
+    }
+
+    fn dot_r4(k: &Kernels) -> fn(&[BlockQ8_0], &[BlockQ16Act]) -> [f32; 4] {
+        k.dot_q8_0_r4
+    }
+
+    fn quantize(x: &[f32], n: usize, cols: usize, stride: usize) -> Vec<BlockQ16Act> {
+        let mut out = vec![BlockQ16Act::default(); n * stride];
+        for t in 0..n {
+            quantize_activations_16(&x[t * cols..(t + 1) * cols], &mut out[t * stride..(t + 1) * stride]);
+        }
+        out
+    }
+}
+
+/// `Σ|q_i · x_i|` for 32 packed nibbles, each shifted by `offset`.
+fn nibble_terms(qs: &[u8; QK / 2], x: &[i8; QK], offset: i32) -> f64 {
+    let mut sum = 0.0;
+    for j in 0..QK / 2 {
+        sum += f64::from((i32::from(qs[j] & 0x0F) - offset) * i32::from(x[j])).abs();
+        sum += f64::from((i32::from(qs[j] >> 4) - offset) * i32::from(x[j + QK / 2])).abs();
+    }
+    sum
+}
+
+fn quantize_int8(x: &[f32], n: usize, cols: usize, stride: usize) -> Vec<BlockQ8Act> {
+    let mut out = vec![BlockQ8Act::default(); n * stride];
+    for t in 0..n {
+        quantize_activations(&x[t * cols..(t + 1) * cols], &mut out[t * stride..(t + 1) * stride]);
+    }
+    out
+}
+
+/// Implements `Format` for Q4_0 with groups of `32 * S`, reading the table entries `dot` and
+/// `dot_r4`.
+macro_rules! q4_0_format {
+    ($s:literal, $name:literal, $quant:expr, $dot:ident, $dot_r4:ident) => {
+        impl Format for Q4_0<$s> {
+            type Block = BlockQ4_0G<$s>;
+            type Act = BlockQ8Act;
+            const SUBBLOCKS: usize = $s;
+            const NAME: &'static str = $name;
+            const QUANT: QuantFormat = $quant;
+
+            fn random_block(rng: &mut Rng) -> BlockQ4_0G<$s> {
+                BlockQ4_0G { d: rng.f16_scale(), qs: core::array::from_fn(|_| rng.nibbles()) }
+            }
+
+            fn random_act(rng: &mut Rng) -> BlockQ8Act {
+                rng.q8_act()
+            }
+
+            fn terms(w: &BlockQ4_0G<$s>, sub: usize, x: &BlockQ8Act) -> f64 {
+                (f16_value(w.d) * f64::from(x.d)).abs() * nibble_terms(&w.qs[sub], &x.qs, 8)
+            }
+
+            fn dot(k: &Kernels) -> fn(&[BlockQ4_0G<$s>], &[BlockQ8Act]) -> f32 {
+                k.$dot
+            }
+
+            fn dot_r4(k: &Kernels) -> fn(&[BlockQ4_0G<$s>], &[BlockQ8Act]) -> [f32; 4] {
+                k.$dot_r4
+            }
+
+            fn quantize(x: &[f32], n: usize, cols: usize, stride: usize) -> Vec<BlockQ8Act> {
+                quantize_int8(x, n, cols, stride)
+            }
+        }
+    };
+}
+
+q4_0_format!(1, "q4_0", QuantFormat::Q4_0, dot_q4_0, dot_q4_0_r4);
+q4_0_format!(4, "q4_0_g128", QuantFormat::Q4_0G128, dot_q4_0_g128, dot_q4_0_g128_r4);
+
+impl Format for Q4_1 {
+    type Block = BlockQ4_1;
+    type Act = BlockQ8Act;
+    const SUBBLOCKS: usize = 1;
+    const NAME: &'static str = "q4_1";
+    const QUANT: QuantFormat = QuantFormat::Q4_1;
+
+    fn random_block(rng: &mut Rng) -> BlockQ4_1 {
+        BlockQ4_1 { d: rng.f16_scale(), m: rng.f16_scale(), qs: rng.nibbles() }
+    }
+
+    fn random_act(rng: &mut Rng) -> BlockQ8Act {
+        rng.q8_act()
+    }
+
+    fn terms(w: &BlockQ4_1, _sub: usize, x: &BlockQ8Act) -> f64 {
+        let act_sum: f64 = x.qs.iter().map(|&q| f64::from(q).abs()).sum();
+        (f16_value(w.d) * f64::from(x.d)).abs() * nibble_terms(&w.qs, &x.qs, 0) + (f16_value(w.m) * f64::from(x.d)).abs() * act_sum
+    }
+
+    fn dot(k: &Kernels) -> fn(&[BlockQ4_1], &[BlockQ8Act]) -> f32 {
+        k.dot_q4_1
+    }
+
+    fn dot_r4(k: &Kernels) -> fn(&[BlockQ4_1], &[BlockQ8Act]) -> [f32; 4] {
+        k.dot_q4_1_r4
+    }
+
+    fn quantize(x: &[f32], n: usize, cols: usize, stride: usize) -> Vec<BlockQ8Act> {
+        quantize_int8(x, n, cols, stride)
+    }
+}
+
+/// `Σ|products|` of one row of weight blocks against one activation row, pairing sub-block
+/// `i` with `x[i]` as the kernels do.
+fn row_terms<F: Format>(w: &[F::Block], x: &[F::Act]) -> f64 {
+    let units = (w.len() * F::SUBBLOCKS).min(x.len());
+    (0..units).map(|u| F::terms(&w[u / F::SUBBLOCKS], u % F::SUBBLOCKS, &x[u])).sum()
+}
+
+fn random_blocks<F: Format>(rng: &mut Rng, count: usize) -> Vec<F::Block> {
+    (0..count).map(|_| F::random_block(rng)).collect()
+}
+
+fn random_acts<F: Format>(rng: &mut Rng, count: usize) -> Vec<F::Act> {
+    (0..count).map(|_| F::random_act(rng)).collect()
+}
+
+/// The one-row kernel against the scalar one; the activation row has three extra blocks, as
+/// `matmul` pads its rows.
+fn check_dot<F: Format>(table: &Kernels) {
+    for (case, &blocks) in BLOCK_COUNTS.iter().enumerate() {
+        for trial in 0..TRIALS {
+            let mut rng = Rng::new(1000 * case as u64 + trial);
+            let w = random_blocks::<F>(&mut rng, blocks);
+            let x = random_acts::<F>(&mut rng, blocks * F::SUBBLOCKS + 3);
+            let got = F::dot(table)(&w, &x);
+            let want = F::dot(&kernels::SCALAR)(&w, &x);
+            let what = || format!("{} dot_{} with {blocks} blocks, trial {trial}", table.isa, F::NAME);
+            assert_close(got, want, row_terms::<F>(&w, &x), &what);
+        }
+    }
+}
+
+/// The four-row kernel against the scalar one: `w` holds `blocks` groups of four interleaved
+/// blocks.
+fn check_dot_r4<F: Format>(table: &Kernels) {
+    for (case, &blocks) in BLOCK_COUNTS.iter().enumerate() {
+        for trial in 0..TRIALS {
+            let mut rng = Rng::new(2000 * case as u64 + trial);
+            let w = random_blocks::<F>(&mut rng, 4 * blocks);
+            let x = random_acts::<F>(&mut rng, blocks * F::SUBBLOCKS + 3);
+            let got = F::dot_r4(table)(&w, &x);
+            let want = F::dot_r4(&kernels::SCALAR)(&w, &x);
+            for row in 0..4 {
+                let row_blocks: Vec<F::Block> = w.iter().skip(row).step_by(4).copied().collect();
+                let what = || format!("{} dot_{}_r4 with {blocks} blocks, trial {trial}, row {row}", table.isa, F::NAME);
+                assert_close(got[row], want[row], row_terms::<F>(&row_blocks, &x), &what);
+            }
+        }
+    }
+}
+
+#[test]
+fn dot_q8_0_matches_scalar() {
+    for table in simd_tables() {
+        check_dot::<Q8_0>(table);
+        check_dot_r4::<Q8_0>(table);
+    }
+}
+
+#[test]
+fn dot_q4_0_matches_scalar() {
+    for table in simd_tables() {
+        check_dot::<Q4_0<1>>(table);
+        check_dot_r4::<Q4_0<1>>(table);
+    }
+}
+
+#[test]
+fn dot_q4_0_g128_matches_scalar() {
+    for table in simd_tables() {
+        check_dot::<Q4_0<4>>(table);
+        check_dot_r4::<Q4_0<4>>(table);
+    }
+}
+
+#[test]
+fn dot_q4_1_matches_scalar() {
+    for table in simd_tables() {
+        check_dot::<Q4_1>(table);
+        check_dot_r4::<Q4_1>(table);
+    }
+}
+
+#[test]
+fn dot_q4_0_r4x2_matches_scalar() {
+    for table in simd_tables() {
+        for (case, &blocks) in BLOCK_COUNTS.iter().enumerate() {
+            for trial in 0..TRIALS {
+                let mut rng = Rng::new(3000 * case as u64 + trial);
+                let w = random_blocks::<Q4_0<1>>(&mut rng, 4 * blocks);
+                let x0 = random_acts::<Q4_0<1>>(&mut rng, blocks + 3);
+                let x1 = random_acts::<Q4_0<1>>(&mut rng, blocks + 3);
+                let got = (table.dot_q4_0_r4x2)(&w, &x0, &x1);
+                let want = (kernels::SCALAR.dot_q4_0_r4x2)(&w, &x0, &x1);
+                for (token, x) in [&x0, &x1].into_iter().enumerate() {
+                    for row in 0..4 {
+                        let row_blocks: Vec<_> = w.iter().skip(row).step_by(4).copied().collect();
+                        let what = || format!("{} dot_q4_0_r4x2 with {blocks} blocks, trial {trial}, token {token}, row {row}", table.isa);
+                        assert_close(got[token][row], want[token][row], row_terms::<Q4_0<1>>(&row_blocks, x), &what);
+                    }
+                }
+            }
+        }
+    }
+}
+
+/// Random f16 values: ordinary, zero, subnormal and near the f16 maximum, either sign.
+fn random_f16(rng: &mut Rng, n: usize) -> Vec<f16> {
+    (0..n)
+        .map(|_| {
+            let value = match rng.below(8) {
+                0 => f16::ZERO,
+                1 => f16::from_bits(1 + rng.below(0x3FF) as u16),
+                2 => f16::from_f32(65504.0 * rng.unit().abs()),
+                _ => f16::from_f32(rng.unit()),
+            };
+            if rng.below(2) == 0 {
+                -value
+            } else {
+                value
+            }
+        })
+        .collect()
+}
+
+fn random_f32(rng: &mut Rng, n: usize) -> Vec<f32> {
+    (0..n).map(|_| rng.wide()).collect()
+}
+
+#[test]
+fn dot_f32_matches_scalar() {
+    for table in simd_tables() {
+        for (seed, &n) in FLOAT_LENGTHS.iter().enumerate() {
+            let mut rng = Rng::new(4000 + seed as u64);
+            let a = random_f32(&mut rng, n);
+            let b = random_f32(&mut rng, n);
+            let terms: f64 = a.iter().zip(&b).map(|(&x, &y)| (f64::from(x) * f64::from(y)).abs()).sum();
+            let what = || format!("{} dot_f32 of length {n}", table.isa);
+            assert_close((table.dot_f32)(&a, &b), (kernels::SCALAR.dot_f32)(&a, &b), terms, &what);
+        }
+    }
+}
+
+#[test]
+fn dot_f16_matches_scalar() {
+    for table in simd_tables() {
+        for (seed, &n) in FLOAT_LENGTHS.iter().enumerate() {
+            let mut rng = Rng::new(5000 + seed as u64);
+            let a = random_f16(&mut rng, n);
+            let b = random_f32(&mut rng, n);
+            let terms: f64 = a.iter().zip(&b).map(|(&x, &y)| (f64::from(x.to_f32()) * f64::from(y)).abs()).sum();
+            let what = || format!("{} dot_f16 of length {n}", table.isa);
+            assert_close((table.dot_f16)(&a, &b), (kernels::SCALAR.dot_f16)(&a, &b), terms, &what);
+        }
+    }
+}
+
+#[test]
+fn axpy_f32_matches_scalar() {
+    for table in simd_tables() {
+        for (seed, &n) in FLOAT_LENGTHS.iter().enumerate() {
+            let mut rng = Rng::new(6000 + seed as u64);
+            let a = rng.wide();
+            let x = random_f32(&mut rng, n);
+            let y = random_f32(&mut rng, n);
+            let mut got = y.clone();
+            let mut want = y.clone();
+            (table.axpy_f32)(a, &x, &mut got);
+            (kernels::SCALAR.axpy_f32)(a, &x, &mut want);
+            for i in 0..n {
+                let terms = f64::from(y[i]).abs() + (f64::from(a) * f64::from(x[i])).abs();
+                let what = || format!("{} axpy_f32 of length {n}, element {i}", table.isa);
+                assert_close(got[i], want[i], terms, &what);
+            }
+        }
+    }
+}
+
+/// Compares one `silu_mul` output element; NaN must meet NaN and infinities must match.
+fn assert_silu_close(got: f32, want: f32, what: &dyn Fn() -> String) {
+    if want.is_nan() || want.is_infinite() {
+        assert!(got.is_nan() == want.is_nan() && (want.is_nan() || got == want), "{}: SIMD {got} vs scalar {want}", what());
+    } else {
+        assert_close(got, want, f64::from(want).abs(), what);
+    }
+}
+
+#[test]
+fn silu_mul_matches_scalar() {
+    for table in simd_tables() {
+        for (seed, &n) in FLOAT_LENGTHS.iter().enumerate() {
+            let mut rng = Rng::new(7000 + seed as u64);
+            let gate: Vec<f32> = (0..n).map(|_| rng.unit() * 20.0).collect();
+            let up = random_f32(&mut rng, n);
+            let mut got = gate.clone();
+            let mut want = gate.clone();
+            (table.silu_mul)(&mut got, &up);
+            (kernels::SCALAR.silu_mul)(&mut want, &up);
+            for i in 0..n {
+                let what = || format!("{} silu_mul of length {n}, element {i} (gate {})", table.isa, gate[i]);
+                assert_silu_close(got[i], want[i], &what);
+            }
+        }
+    }
+}
+
+/// The whole f32 range of `silu_mul`, in lengths of 8 so that every value takes the vector
+/// path: a dense sweep of [-100, 100], every power of two, and the special values.
+#[test]
+fn silu_mul_matches_scalar_on_sweep() {
+    let mut gate: Vec<f32> = (-200_000..=200_000).map(|i| i as f32 * 5e-4).collect();
+    for exponent in -149..=127 {
+        let power = 2f32.powi(exponent);
+        gate.extend([power, -power, power * 1.5, -power * 1.5]);
+    }
+    gate.extend([0.0, -0.0, f32::INFINITY, f32::NEG_INFINITY, f32::NAN, f32::MAX, f32::MIN, f32::MIN_POSITIVE, 88.72, -88.72, 87.34, -87.34, 103.9, -103.9]);
+    gate.resize(gate.len().next_multiple_of(8), 1.0);
+    let up = vec![1.0f32; gate.len()];
+    let mut want = gate.clone();
+    (kernels::SCALAR.silu_mul)(&mut want, &up);
+    for table in simd_tables() {
+        let mut got = gate.clone();
+        (table.silu_mul)(&mut got, &up);
+        let mut max_relative = 0.0f64;
+        for i in 0..gate.len() {
+            let what = || format!("{} silu_mul of gate {:e}", table.isa, gate[i]);
+            assert_silu_close(got[i], want[i], &what);
+            if want[i].is_finite() && want[i] != 0.0 {
+                max_relative = max_relative.max(((f64::from(got[i]) - f64::from(want[i])) / f64::from(want[i])).abs());
+            }
+        }
+        eprintln!("{} silu_mul: largest relative difference from scalar {max_relative:e}", table.isa);
+    }
+}
+
+/// `Σ|products|` of every output of `matmul`, from the blocks it reads.
+fn matmul_terms<F: Format>(qtype: QuantType, data: &[u8], rows: usize, cols: usize, x: &[f32], n: usize) -> Vec<f64> {
+    let blocks = qtype.format.blocks_per_row(cols as u64) as usize;
+    let stride = cols.div_ceil(4 * QK) * 4;
+    let acts = F::quantize(x, n, cols, stride);
+    let all: &[F::Block] = bytemuck::cast_slice(data);
+    let mut out = vec![0.0; n * rows];
+    for r in 0..rows {
+        let row: Vec<F::Block> = (0..blocks).map(|b| all[block_index(r, b, rows, blocks, qtype.interleave as usize)]).collect();
+        for t in 0..n {
+            out[t * rows + r] = row_terms::<F>(&row, &acts[t * stride..(t + 1) * stride]);
+        }
+    }
+    out
+}
+
+fn check_matmul<F: Format>(table: &Kernels) {
+    for interleave in INTERLEAVES {
+        let qtype = QuantType { format: F::QUANT, interleave };
+        for &rows in &MATMUL_ROWS {
+            for &cols in &MATMUL_COLS {
+                let mut rng = Rng::new((rows * 1000 + cols) as u64);
+                let weights: Vec<f32> = (0..rows * cols).map(|_| rng.unit()).collect();
+                let data = quantize_matrix(&weights, rows, cols, qtype);
+                let matrix = Matrix { data: TensorData::Quant { qtype, data: &data }, rows, cols };
+                for n in MATMUL_TOKENS {
+                    let x: Vec<f32> = (0..n * cols).map(|_| rng.wide()).collect();
+                    let run = |kernels: &Kernels| {
+                        let mut out = vec![f32::NAN; n * rows];
+                        matmul(kernels, &matrix, &x, &mut QuantizedInput::default(), n, &mut out, &Serial);
+                        out
+                    };
+                    let got = run(table);
+                    let want = run(&kernels::SCALAR);
+                    let terms = matmul_terms::<F>(qtype, &data, rows, cols, &x, n);
+                    for i in 0..n * rows {
+                        let what = || format!("{} matmul {qtype} {rows}x{cols}, {n} tokens, output {i}", table.isa);
+                        assert_close(got[i], want[i], terms[i], &what);
+                    }
+                }
+            }
+        }
+    }
+}
+
+#[test]
+fn quantized_matmul_matches_scalar() {
+    for table in simd_tables() {
+        check_matmul::<Q8_0>(table);
+        check_matmul::<Q4_0<1>>(table);
+        check_matmul::<Q4_0<4>>(table);
+        check_matmul::<Q4_1>(table);
+    }
+}
+
+#[test]
+fn forced_isa_is_tested() {
+    let Ok(name) = std::env::var("TINYLLM_ISA") else {
+        return;
+    };
+    let tables = simd_tables();
+    assert_eq!(tables.len(), 1, "TINYLLM_ISA={name} selects one table");
+    assert_eq!(tables[0].isa.name(), name.trim(), "TINYLLM_ISA={name} must test that table");
+}
