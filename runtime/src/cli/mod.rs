@@ -1,5 +1,6 @@
 //! Command-line interface: argument definitions and dispatch to the subcommands.
 
+mod bench;
 mod chat;
 mod generate;
 mod inspect;
@@ -29,6 +30,8 @@ enum Command {
     Inspect(inspect::InspectArgs),
     /// Measure perplexity on a text file, and KL divergence against a reference model.
     Perplexity(perplexity::PerplexityArgs),
+    /// Time prompt processing and token generation (mean ± standard deviation).
+    Bench(bench::BenchArgs),
 }
 
 /// Sampling and context options shared by `run` and `chat`.
@@ -120,5 +123,6 @@ pub fn dispatch(cli: Cli) -> anyhow::Result<()> {
         Command::Chat(args) => chat::chat(args),
         Command::Inspect(args) => inspect::inspect(args),
         Command::Perplexity(args) => perplexity::perplexity(args),
+        Command::Bench(args) => bench::bench(args),
     }
 }
