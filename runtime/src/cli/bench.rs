@@ -30,6 +30,41 @@ pub struct BenchArgs {
     /// Print one JSON object instead of a table.
     #[arg(long)]
     json: bool,
+    /// Also measure memory read bandwidth (a STREAM-like pass over 1 GiB with each thread
+    /// count), the ceiling of decode speed for a model that does not fit in cache.
+    #[arg(long)]
+    bandwidth: bool,
+}
+
+/// Read bandwidth in GB/s: `threads` threads sum disjoint parts of a buffer much larger than
+/// any cache, best of three passes.
+fn read_bandwidth(threads: usize) -> f64 {
+    const BYTES: usize = 1 << 30;
+    let buffer: Vec<u64> = (0..BYTES / 8).map(|i| i as u64).collect();
+    let pool = tinyllm::threads::ThreadPool::new(threads);
+    let parts = threads * 4;
+    let per_part = buffer.len() / parts;
+    let sums: Vec<std::sync::atomic::AtomicU64> = (0..parts).map(|_| std::sync::atomic::AtomicU64::new(0)).collect();
+    let mut best = 0.0f64;
+    for _ in 0..3 {
+        let start = Instant::now();
+        tinyllm::kernels::Parallel::run(&pool, parts, &|i| {
+            let part = &buffer[i * per_part..(i + 1) * per_part];
+            // Eight independent sums keep several loads in flight.
+            let mut lanes = [0u64; 8];
+            for chunk in part.chunks_exact(8) {
+                for (lane, &value) in lanes.iter_mut().zip(chunk) {
+                    *lane = lane.wrapping_add(value);
+                }
+            }
+            let total = lanes.iter().fold(0u64, |a, &b| a.wrapping_add(b));
+            sums[i].store(total, std::sync::atomic::Ordering::Relaxed);
+        });
+        let seconds = start.elapsed().as_secs_f64();
+        best = best.max((per_part * parts * 8) as f64 / seconds / 1e9);
+    }
+    std::hint::black_box(&sums);
+    best
 }
 
 /// Mean and sample standard deviation.
@@ -137,6 +172,12 @@ pub fn bench(args: BenchArgs) -> Result<()> {
     }
 
     let rss = peak_rss();
+    let bandwidths: Vec<(usize, f64)> = if args.bandwidth {
+        args.threads.iter().map(|&t| if t == 0 { tinyllm::threads::physical_cores() } else { t }).map(|t| (t, read_bandwidth(t))).collect()
+    } else {
+        Vec::new()
+    };
+    let ceiling = |threads: usize| bandwidths.iter().find(|(t, _)| *t == threads).map(|(_, gbps)| *gbps);
     if args.json {
         let results: Vec<serde_json::Value> = rows
             .iter()
@@ -146,7 +187,12 @@ pub fn bench(args: BenchArgs) -> Result<()> {
                     "tokens_per_second": r.tokens_per_second.0, "tokens_per_second_std": r.tokens_per_second.1,
                 });
                 if r.test.starts_with("tg") {
-                    value["weight_gb_per_second"] = serde_json::json!(r.tokens_per_second.0 * read_per_token as f64 / 1e9);
+                    let achieved = r.tokens_per_second.0 * read_per_token as f64 / 1e9;
+                    value["weight_gb_per_second"] = serde_json::json!(achieved);
+                    if let Some(measured) = ceiling(r.threads) {
+                        value["read_bandwidth_gb_per_second"] = serde_json::json!(measured);
+                        value["roofline_fraction"] = serde_json::json!(achieved / measured);
+                    }
                 }
                 value
             })
@@ -178,13 +224,21 @@ pub fn bench(args: BenchArgs) -> Result<()> {
     if let Some(rss) = rss {
         println!("peak RSS:   {:.1} MiB", rss as f64 / 1048576.0);
     }
+    for (threads, gbps) in &bandwidths {
+        println!("read bandwidth: {gbps:.2} GB/s with {threads} threads");
+    }
     println!();
-    println!("| {:<6} | {:>7} | {:>20} | {:>14} |", "test", "threads", "tokens/s", "weights GB/s");
-    println!("|{:-<8}|{:->9}|{:->22}|{:->16}|", "", "", "", "");
+    println!("| {:<6} | {:>7} | {:>20} | {:>12} | {:>9} |", "test", "threads", "tokens/s", "weights GB/s", "roofline");
+    println!("|{:-<8}|{:->9}|{:->22}|{:->14}|{:->11}|", "", "", "", "", "");
     for r in &rows {
         let (mean, std) = r.tokens_per_second;
-        let bandwidth = if r.test.starts_with("tg") { format!("{:.2}", mean * read_per_token as f64 / 1e9) } else { "-".into() };
-        println!("| {:<6} | {:>7} | {:>12.2} ± {:>5.2} | {:>14} |", r.test, r.threads, mean, std, bandwidth);
+        let achieved = mean * read_per_token as f64 / 1e9;
+        let (bandwidth, roofline) = match (r.test.starts_with("tg"), ceiling(r.threads)) {
+            (true, Some(measured)) => (format!("{achieved:.2}"), format!("{:.0}%", 100.0 * achieved / measured)),
+            (true, None) => (format!("{achieved:.2}"), "-".into()),
+            _ => ("-".into(), "-".into()),
+        };
+        println!("| {:<6} | {:>7} | {:>12.2} ± {:>5.2} | {:>12} | {:>9} |", r.test, r.threads, mean, std, bandwidth, roofline);
     }
     Ok(())
 }
