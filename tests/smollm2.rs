@@ -13,18 +13,18 @@ const RELATIVE_TOLERANCE: f32 = 1e-4;
 
 /// Converts the GGUF once per test process; `None` when the shared inputs are absent.
 fn converted() -> Option<&'static PathBuf> {
-    static CONVERTED: OnceLock<Option<(tempfile::TempDir, PathBuf)>> = OnceLock::new();
+    // Written under cargo's per-target temporary folder and replaced on each run, so no
+    // copy of the 515 MB file is left behind in the system temporary folder.
+    static CONVERTED: OnceLock<Option<PathBuf>> = OnceLock::new();
     CONVERTED
         .get_or_init(|| {
             let shared = shared_dir("SmolLM2 tests")?;
             let gguf = shared.join("models/SmolLM2-135M-Instruct.Q4_1.gguf");
-            let dir = tempfile::tempdir().unwrap();
-            let path = dir.path().join("smollm2-f32.tllm");
+            let path = PathBuf::from(env!("CARGO_TARGET_TMPDIR")).join("smollm2-f32.tllm");
             convert(&gguf, &path, &ConvertOptions::float(DType::F32)).expect("the real model converts");
-            Some((dir, path))
+            Some(path)
         })
         .as_ref()
-        .map(|(_, path)| path)
 }
 
 fn reference() -> serde_json::Value {
