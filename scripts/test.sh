@@ -1,6 +1,8 @@
 #!/usr/bin/env bash
 # Runs the test suite: installs missing tools, runs the workspace tests and builds the runtime
-# without std for a Cortex-M4F, then prints a summary. Exits non-zero if any step failed.
+# without std for a Cortex-M4F. Then runs the kernel and golden tests for aarch64 under qemu,
+# once per kernel table (NEON, dotprod, i8mm), and prints a summary. Exits non-zero if any step
+# failed.
 #
 # Usage: scripts/test.sh
 #
@@ -9,9 +11,9 @@
 #   CHECK_FMT=1     also run `cargo fmt --check` (skipped by default, formatting is not required)
 #   CHECK_CLIPPY=1  also run `cargo clippy` (skipped by default, clippy is optional)
 #
-# Missing Debian packages are installed with apt-get, as root or through sudo. The no_std build
-# uses Debian's rustc-web packages because the rustup toolchain has only the x86-64 standard
-# library and cannot download another target.
+# Missing Debian packages are installed with apt-get, as root or through sudo. The no_std and
+# aarch64 builds use Debian's rustc-web packages because the rustup toolchain has only the x86-64
+# standard library and cannot download another target.
 set -euo pipefail
 
 # Resolve a relative TINYLLM_SHARED against the caller's directory before changing to the root.
@@ -27,11 +29,33 @@ export CARGO_TERM_COLOR=${CARGO_TERM_COLOR:-never}
 # standard library, the library sources that -Z build-std compiles, an aarch64 linker and qemu.
 cross_packages=(rustc-web cargo-web libstd-rust-web-dev:arm64 rust-web-src
     gcc-aarch64-linux-gnu libc6-dev-arm64-cross qemu-user-static)
+# Tools the C API tests use: g++ for the C++ example, valgrind for memcheck, cmake and
+# pkg-config for the installed-package tests.
+c_api_packages=(g++ valgrind cmake pkg-config)
 debian_cargo=/usr/bin/cargo
 debian_rustc=/usr/bin/rustc
 no_std_target=thumbv7em-none-eabihf
 # A separate target folder, so that Debian's compiler does not replace the rustup build in target/.
 no_std_target_dir=target/thumbv7em
+
+aarch64_target=aarch64-unknown-linux-gnu
+# One target folder for the aarch64 build and all qemu runs, so that the runs rebuild nothing.
+aarch64_target_dir=target/aarch64
+# The aarch64 test binaries: every kernel table against an f64 reference and against the scalar
+# table, and the runtime against transformers logits on tiny models.
+aarch64_tests=(-p tinyllm -p tinyllm-tests
+    --test kernels --test kernels_vs_scalar --test transformers_fixtures)
+# qemu runs as QEMU_CPU:TINYLLM_ISA. Each processor model has the extensions of its table but
+# not those of the next: cortex-a53 NEON without dotprod, cortex-a76 dotprod without i8mm, max
+# i8mm. The last run leaves TINYLLM_ISA unset, so run-time detection picks the table and the
+# tests compare every table the CPU supports.
+aarch64_runs=(cortex-a53:neon cortex-a76:dotprod max:i8mm max:)
+# qemu loads the aarch64 dynamic loader from the -L folder, but when libc6:arm64 is installed
+# (libstd-rust-web-dev:arm64 pulls it in) the loader finds libc in /lib/aarch64-linux-gnu, a
+# different build from the cross loader. With the cross loader 2.36-8cross1 and libc6:arm64
+# 2.36-9+deb12u14, every program that starts a thread then hangs in pthread_create, test
+# binaries included. LD_LIBRARY_PATH makes the loader take the cross libc that matches it.
+aarch64_runner="qemu-aarch64-static -L /usr/aarch64-linux-gnu -E LD_LIBRARY_PATH=/usr/aarch64-linux-gnu/lib"
 
 step_names=()
 step_results=()
@@ -124,7 +148,7 @@ install_tools() {
     fi
     cargo --version || return 1
 
-    local packages=("${cross_packages[@]}")
+    local packages=("${cross_packages[@]}" "${c_api_packages[@]}")
     # rustc links through the system C compiler.
     command -v cc >/dev/null || packages+=(gcc libc6-dev)
     install_packages "${packages[@]}"
@@ -138,8 +162,8 @@ workspace_tests() {
     cargo test --workspace --release --locked
 }
 
-# Prints the cargo for the no_std build: Debian's, or rustup's where Debian's cannot read
-# Cargo.lock. Lockfile version 4 needs cargo 1.78 or later (cargo pull request 12852).
+# Prints the cargo for the builds with Debian's rustc: Debian's, or rustup's where Debian's
+# cannot read Cargo.lock. Lockfile version 4 needs cargo 1.78 or later (cargo pull request 12852).
 select_no_std_cargo() {
     local version minor
     version=$("$debian_cargo" --version) || return 1
@@ -169,6 +193,43 @@ no_std_build() {
         -p tinyllm --no-default-features --lib
 }
 
+# Runs cargo with Debian's rustc for aarch64 Linux on the aarch64 test binaries, linking with
+# the cross gcc and running tests under qemu: aarch64_cargo [ENV_ASSIGNMENTS...] -- CARGO_ARGS...
+aarch64_cargo() {
+    local environment=()
+    while [[ $1 != -- ]]; do
+        environment+=("$1")
+        shift
+    done
+    shift
+    if [[ ! -x $debian_rustc ]]; then
+        printf 'error: %s not found; the rustc-web package did not install\n' "$debian_rustc" >&2
+        return 1
+    fi
+    local cargo_bin
+    cargo_bin=$(select_no_std_cargo) || return 1
+
+    env -u TINYLLM_ISA "${environment[@]}" \
+        CARGO_TARGET_AARCH64_UNKNOWN_LINUX_GNU_LINKER=aarch64-linux-gnu-gcc \
+        CARGO_TARGET_AARCH64_UNKNOWN_LINUX_GNU_RUNNER="$aarch64_runner" \
+        RUSTC="$debian_rustc" "$cargo_bin" "$@" --release --locked \
+        --target "$aarch64_target" --target-dir "$aarch64_target_dir" "${aarch64_tests[@]}"
+}
+
+aarch64_build() {
+    aarch64_cargo -- test --no-run
+}
+
+# Runs the aarch64 tests under qemu: aarch64_test QEMU_CPU [TINYLLM_ISA].
+aarch64_test() {
+    local environment=(QEMU_CPU="$1")
+    if [[ -n ${2:-} ]]; then
+        environment+=(TINYLLM_ISA="$2")
+    fi
+    printf '%s\n' "${environment[*]}"
+    aarch64_cargo "${environment[@]}" -- test --no-fail-fast
+}
+
 format_check() {
     cargo fmt --all --check
 }
@@ -182,6 +243,12 @@ total_start=$SECONDS
 run_step "install tools" install_tools
 run_step "cargo test (workspace, release)" workspace_tests
 run_step "no_std build ($no_std_target)" no_std_build
+run_step "aarch64 test build" aarch64_build
+for run in "${aarch64_runs[@]}"; do
+    cpu=${run%%:*}
+    isa=${run#*:}
+    run_step "qemu $cpu, TINYLLM_ISA=${isa:-unset}" aarch64_test "$cpu" "$isa"
+done
 
 if [[ ${CHECK_FMT:-0} == 1 ]]; then
     run_step "cargo fmt --check" format_check

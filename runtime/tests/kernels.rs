@@ -17,7 +17,9 @@ fn tables() -> Vec<&'static Kernels> {
     match std::env::var("TINYLLM_ISA") {
         Ok(name) => {
             let isa = Isa::from_name(&name).unwrap_or_else(|| panic!("TINYLLM_ISA={name} is not an instruction set"));
-            vec![kernels::for_isa(isa).unwrap_or_else(|e| panic!("TINYLLM_ISA={name}: {e}"))]
+            let table = kernels::for_isa(isa).unwrap_or_else(|e| panic!("TINYLLM_ISA={name}: {e}"));
+            assert_eq!(table.isa, isa, "for_isa({isa}) returned the {} table", table.isa);
+            vec![table]
         }
         Err(_) => Isa::ALL.into_iter().filter(|isa| isa.is_supported()).map(|isa| kernels::for_isa(isa).unwrap()).collect(),
     }
@@ -84,6 +86,17 @@ fn quantized_matmul_matches_f64_reference() {
                 }
             }
         }
+    }
+}
+
+/// The table the runtime itself uses: the one `TINYLLM_ISA` names, else the best detected.
+/// A forced instruction set that the runtime would not run fails here.
+#[test]
+fn active_table_is_forced_isa() {
+    let active = kernels::active().unwrap_or_else(|e| panic!("no kernel table: {e}"));
+    match std::env::var("TINYLLM_ISA") {
+        Ok(name) => assert_eq!(active.isa.name(), name.trim(), "TINYLLM_ISA={name} must select the active table"),
+        Err(_) => assert_eq!(active.isa, kernels::detect(), "without TINYLLM_ISA the best detected table is active"),
     }
 }
 
