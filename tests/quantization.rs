@@ -76,7 +76,7 @@ fn rounding_error_within_format_bounds() {
                 // of the opposite sign to the extreme can be clamped by a whole step.
                 let bound = match format {
                     QuantFormat::Q8_0 => amax / 127.0 / 2.0,
-                    QuantFormat::Q4_0 | QuantFormat::Q4_0G128 => amax / 8.0,
+                    QuantFormat::Q4_0 | QuantFormat::Q4_0G64 | QuantFormat::Q4_0G128 => amax / 8.0,
                     QuantFormat::Q4_1 => (max - min) / 15.0 / 2.0,
                 } + amax * 2f32.powi(-10);
                 for (a, b) in x.iter().zip(y) {

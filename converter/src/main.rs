@@ -21,8 +21,8 @@ struct Args {
     /// weights and biases are always f32.
     #[arg(long, default_value = "f32", value_parser = parse_dtype)]
     dtype: DType,
-    /// Quantization of the weight matrices: none, q8 (Q8_0), q4 (Q4_0), q4-g128 (Q4_0 in groups
-    /// of 128), q4-minmax (Q4_1), mix (the recommended recipe: Q4_0 FFN gate and up, Q8_0
+    /// Quantization of the weight matrices: none, q8 (Q8_0), q4 (Q4_0), q4-g128 or q4-g64 (Q4_0
+    /// in groups of 128 or 64 where that is smaller), q4-minmax (Q4_1), mix (the recommended recipe: Q4_0 FFN gate and up, Q8_0
     /// elsewhere) or source (keep a GGUF's Q8_0/Q4_0/Q4_1 blocks
     /// without requantization).
     #[arg(long, default_value = "none", value_parser = parse_preset)]
@@ -48,7 +48,7 @@ fn parse_interleave(text: &str) -> Result<u8, String> {
 }
 
 fn parse_preset(name: &str) -> Result<Preset, String> {
-    Preset::from_name(name).ok_or_else(|| format!("unknown quantization \"{name}\"; expected none, q8, q4, q4-g128, q4-minmax, mix or source"))
+    Preset::from_name(name).ok_or_else(|| format!("unknown quantization \"{name}\"; expected none, q8, q4, q4-g128, q4-g64, q4-minmax, mix or source"))
 }
 
 fn parse_dtype(name: &str) -> Result<DType, String> {

@@ -28,6 +28,7 @@ impl Preset {
             "q8" => Preset::Uniform(QuantFormat::Q8_0),
             "q4" => Preset::Uniform(QuantFormat::Q4_0),
             "q4-g128" => Preset::Uniform(QuantFormat::Q4_0G128),
+            "q4-g64" => Preset::Uniform(QuantFormat::Q4_0G64),
             "q4-minmax" => Preset::Uniform(QuantFormat::Q4_1),
             "mix" => Preset::Mix,
             "source" => Preset::Source,
@@ -46,6 +47,7 @@ pub fn parse_type(name: &str) -> Option<TypeChoice> {
         "q4" => QuantFormat::Q4_0,
         "q4-minmax" => QuantFormat::Q4_1,
         "q4-g128" => QuantFormat::Q4_0G128,
+        "q4-g64" => QuantFormat::Q4_0G64,
         other => QuantFormat::from_name(other)?,
     };
     Some(TypeChoice::Quant(format))
@@ -123,15 +125,18 @@ fn mix_format(name: &str) -> QuantFormat {
     if four_bit { QuantFormat::Q4_0 } else { QuantFormat::Q8_0 }
 }
 
-/// Groups of 128 save size only when they do not pad much: a row of 576 weights takes five
-/// 128-groups (330 bytes) but eighteen 32-groups (324 bytes). Q4_0 with groups of 128 falls
-/// back to groups of 32 for a matrix where it would not be smaller.
+/// Larger groups save size only when they do not pad much: a row of 576 weights takes five
+/// 128-groups (330 bytes), nine 64-groups (306 bytes) or eighteen 32-groups (324 bytes). Q4_0
+/// with groups of 128 or 64 falls back, per matrix, to the smallest of the groups up to the
+/// requested one.
 fn smaller_group(format: QuantFormat, shape: &[u64]) -> QuantFormat {
-    if format != QuantFormat::Q4_0G128 {
-        return format;
-    }
-    let bytes = |f: QuantFormat| f.blocks_per_row(shape[1]) * f.block_bytes() as u64;
-    if bytes(QuantFormat::Q4_0G128) < bytes(QuantFormat::Q4_0) { format } else { QuantFormat::Q4_0 }
+    let candidates: &[QuantFormat] = match format {
+        QuantFormat::Q4_0G128 => &[QuantFormat::Q4_0G128, QuantFormat::Q4_0G64, QuantFormat::Q4_0],
+        QuantFormat::Q4_0G64 => &[QuantFormat::Q4_0G64, QuantFormat::Q4_0],
+        _ => return format,
+    };
+    let bytes = |f: &QuantFormat| f.blocks_per_row(shape[1]) * f.block_bytes() as u64;
+    candidates.iter().min_by_key(|f| bytes(f)).copied().unwrap_or(format)
 }
 
 impl Recipe {

@@ -312,6 +312,7 @@ macro_rules! q4_0_format {
 }
 
 q4_0_format!(1, "q4_0", QuantFormat::Q4_0, dot_q4_0, dot_q4_0_r4);
+q4_0_format!(2, "q4_0_g64", QuantFormat::Q4_0G64, dot_q4_0_g64, dot_q4_0_g64_r4);
 q4_0_format!(4, "q4_0_g128", QuantFormat::Q4_0G128, dot_q4_0_g128, dot_q4_0_g128_r4);
 
 impl Format for Q4_1 {
@@ -410,6 +411,14 @@ fn dot_q4_0_matches_scalar() {
     for table in simd_tables() {
         check_dot::<Q4_0<1>>(table);
         check_dot_r4::<Q4_0<1>>(table);
+    }
+}
+
+#[test]
+fn dot_q4_0_g64_matches_scalar() {
+    for table in simd_tables() {
+        check_dot::<Q4_0<2>>(table);
+        check_dot_r4::<Q4_0<2>>(table);
     }
 }
 

@@ -151,7 +151,7 @@ fn parse_record(reader: &mut Reader<'_>, index: u32) -> Result<TensorEntry> {
     let code = reader.u16("dtype")?;
     let dtype = DType::from_code(code).ok_or_else(|| ErrorKind::UnsupportedDtype {
         tensor: name.clone(),
-        dtype: format!("code {code} (this runtime reads 0 = f32, 1 = f16, 2 = bf16 and the quantized codes 16-19, plain or with row interleave 4)"),
+        dtype: format!("code {code} (this runtime reads 0 = f32, 1 = f16, 2 = bf16 and the quantized codes 16-20, plain or with row interleave 4)"),
     })?;
     let n_dims = reader.u8("dimension count")? as usize;
     if n_dims == 0 || n_dims > MAX_DIMS {

@@ -194,6 +194,7 @@ pub fn matmul(kernels: &Kernels, w: &Matrix<'_>, x: &[f32], xq: &mut QuantizedIn
                     parallel.run(ranges.len(), &|i| match format {
                         QuantFormat::Q4_0 => run(data, shape, ranges[i], acts, n, output, k.dot_q4_0, k.dot_q4_0_r4, Some(k.dot_q4_0_r4x2)),
                         QuantFormat::Q4_0G128 => run(data, shape, ranges[i], acts, n, output, k.dot_q4_0_g128, k.dot_q4_0_g128_r4, None),
+                        QuantFormat::Q4_0G64 => run(data, shape, ranges[i], acts, n, output, k.dot_q4_0_g64, k.dot_q4_0_g64_r4, None),
                         _ => run(data, shape, ranges[i], acts, n, output, k.dot_q4_1, k.dot_q4_1_r4, None),
                     });
                 }

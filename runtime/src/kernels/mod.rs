@@ -25,7 +25,7 @@ use half::f16;
 pub use matmul::{matmul, Parallel, QuantizedInput, Serial};
 
 use crate::error::{ErrorKind, Result};
-use crate::quant::{BlockQ16Act, BlockQ4_0, BlockQ4_0G128, BlockQ4_1, BlockQ8Act, BlockQ8_0};
+use crate::quant::{BlockQ16Act, BlockQ4_0, BlockQ4_0G128, BlockQ4_0G64, BlockQ4_1, BlockQ8Act, BlockQ8_0};
 
 /// An instruction set a kernel table is written for.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
@@ -93,6 +93,8 @@ pub struct Kernels {
     pub dot_q8_0: fn(&[BlockQ8_0], &[BlockQ16Act]) -> f32,
     /// Q4_0 weight row · int8 activations.
     pub dot_q4_0: fn(&[BlockQ4_0], &[BlockQ8Act]) -> f32,
+    /// Q4_0 (groups of 64) weight row · int8 activations.
+    pub dot_q4_0_g64: fn(&[BlockQ4_0G64], &[BlockQ8Act]) -> f32,
     /// Q4_0 (groups of 128) weight row · int8 activations.
     pub dot_q4_0_g128: fn(&[BlockQ4_0G128], &[BlockQ8Act]) -> f32,
     /// Q4_1 weight row · int8 activations.
@@ -101,6 +103,8 @@ pub struct Kernels {
     pub dot_q8_0_r4: fn(&[BlockQ8_0], &[BlockQ16Act]) -> [f32; 4],
     /// Four interleaved Q4_0 rows · int8 activations.
     pub dot_q4_0_r4: fn(&[BlockQ4_0], &[BlockQ8Act]) -> [f32; 4],
+    /// Four interleaved Q4_0 (groups of 64) rows · int8 activations.
+    pub dot_q4_0_g64_r4: fn(&[BlockQ4_0G64], &[BlockQ8Act]) -> [f32; 4],
     /// Four interleaved Q4_0 (groups of 128) rows · int8 activations.
     pub dot_q4_0_g128_r4: fn(&[BlockQ4_0G128], &[BlockQ8Act]) -> [f32; 4],
     /// Four interleaved Q4_1 rows · int8 activations.
@@ -137,10 +141,12 @@ pub static SCALAR: Kernels = Kernels {
     isa: Isa::Scalar,
     dot_q8_0: scalar::dot_q8_0,
     dot_q4_0: scalar::dot_q4_0::<1>,
+    dot_q4_0_g64: scalar::dot_q4_0::<2>,
     dot_q4_0_g128: scalar::dot_q4_0::<4>,
     dot_q4_1: scalar::dot_q4_1,
     dot_q8_0_r4: scalar::dot_q8_0_r4,
     dot_q4_0_r4: scalar::dot_q4_0_r4::<1>,
+    dot_q4_0_g64_r4: scalar::dot_q4_0_r4::<2>,
     dot_q4_0_g128_r4: scalar::dot_q4_0_r4::<4>,
     dot_q4_1_r4: scalar::dot_q4_1_r4,
     dot_q4_0_r4x2: scalar_q4_0_r4x2,

@@ -37,8 +37,8 @@ pub struct BlockQ8_0 {
 const _: () = assert!(core::mem::size_of::<BlockQ8_0>() == 34);
 
 /// Q4_0 with groups of `32 * S` weights: 4-bit weights and one f16 scale per group.
-/// `S = 1` is 18 bytes (4.5 bits per weight, identical to GGUF's Q4_0); `S = 4` is 66 bytes
-/// for 128 weights (4.125 bits per weight).
+/// `S = 1` is 18 bytes (4.5 bits per weight, identical to GGUF's Q4_0); `S = 2` is 34 bytes
+/// for 64 weights (4.25 bits per weight); `S = 4` is 66 bytes for 128 weights (4.125 bits).
 ///
 /// Sub-block `s` holds weights `32s..32s + 32` in `qs[s]`: byte `j` stores weight `32s + j` in
 /// its low nibble and weight `32s + j + 16` in its high nibble.
@@ -60,8 +60,11 @@ unsafe impl<const S: usize> Pod for BlockQ4_0G<S> {}
 
 /// Q4_0 with groups of 32 (GGUF's Q4_0).
 pub type BlockQ4_0 = BlockQ4_0G<1>;
+/// Q4_0 with groups of 64.
+pub type BlockQ4_0G64 = BlockQ4_0G<2>;
 /// Q4_0 with groups of 128.
 pub type BlockQ4_0G128 = BlockQ4_0G<4>;
+const _: () = assert!(core::mem::size_of::<BlockQ4_0G64>() == 34);
 const _: () = assert!(core::mem::size_of::<BlockQ4_0>() == 18);
 const _: () = assert!(core::mem::size_of::<BlockQ4_0G128>() == 66);
 

@@ -17,7 +17,7 @@
 pub mod block;
 mod quantize;
 
-pub use block::{f16_to_f32, f32_to_f16, BlockQ16Act, BlockQ4_0, BlockQ4_0G, BlockQ4_0G128, BlockQ4_1, BlockQ8Act, BlockQ8_0, QK};
+pub use block::{f16_to_f32, f32_to_f16, BlockQ16Act, BlockQ4_0, BlockQ4_0G, BlockQ4_0G128, BlockQ4_0G64, BlockQ4_1, BlockQ8Act, BlockQ8_0, QK};
 pub use quantize::{interleave_rows, quantize_activations, quantize_activations_16, quantize_matrix, quantize_row_q4_0, quantize_row_q4_1, quantize_row_q8_0};
 
 use core::fmt;
@@ -31,18 +31,21 @@ pub enum QuantFormat {
     Q4_0,
     /// 4-bit symmetric weights, groups of 128, f16 scale: 4.125 bits per weight.
     Q4_0G128,
+    /// 4-bit symmetric weights, groups of 64, f16 scale: 4.25 bits per weight.
+    Q4_0G64,
     /// 4-bit weights with a scale and a minimum, groups of 32: 5.0 bits per weight.
     Q4_1,
 }
 
 impl QuantFormat {
     /// Every format, in code order.
-    pub const ALL: [QuantFormat; 4] = [QuantFormat::Q8_0, QuantFormat::Q4_0, QuantFormat::Q4_0G128, QuantFormat::Q4_1];
+    pub const ALL: [QuantFormat; 5] = [QuantFormat::Q8_0, QuantFormat::Q4_0, QuantFormat::Q4_0G128, QuantFormat::Q4_1, QuantFormat::Q4_0G64];
 
     /// Weights per block (the group size).
     pub fn group(self) -> usize {
         match self {
             QuantFormat::Q4_0G128 => 128,
+            QuantFormat::Q4_0G64 => 64,
             _ => QK,
         }
     }
@@ -53,6 +56,7 @@ impl QuantFormat {
             QuantFormat::Q8_0 => core::mem::size_of::<BlockQ8_0>(),
             QuantFormat::Q4_0 => core::mem::size_of::<BlockQ4_0>(),
             QuantFormat::Q4_0G128 => core::mem::size_of::<BlockQ4_0G128>(),
+            QuantFormat::Q4_0G64 => core::mem::size_of::<BlockQ4_0G64>(),
             QuantFormat::Q4_1 => core::mem::size_of::<BlockQ4_1>(),
         }
     }
@@ -69,6 +73,7 @@ impl QuantFormat {
             QuantFormat::Q4_0 => 17,
             QuantFormat::Q4_0G128 => 18,
             QuantFormat::Q4_1 => 19,
+            QuantFormat::Q4_0G64 => 20,
         }
     }
 
@@ -84,6 +89,7 @@ impl QuantFormat {
             QuantFormat::Q4_0 => "q4_0",
             QuantFormat::Q4_0G128 => "q4_0_g128",
             QuantFormat::Q4_1 => "q4_1",
+            QuantFormat::Q4_0G64 => "q4_0_g64",
         }
     }
 
@@ -155,6 +161,7 @@ pub fn dequantize_row(qtype: QuantType, data: &[u8], rows: usize, cols: usize, r
             QuantFormat::Q8_0 => bytemuck::from_bytes::<BlockQ8_0>(raw).dequantize(values),
             QuantFormat::Q4_0 => bytemuck::from_bytes::<BlockQ4_0>(raw).dequantize(values),
             QuantFormat::Q4_0G128 => bytemuck::from_bytes::<BlockQ4_0G128>(raw).dequantize(values),
+            QuantFormat::Q4_0G64 => bytemuck::from_bytes::<BlockQ4_0G64>(raw).dequantize(values),
             QuantFormat::Q4_1 => bytemuck::from_bytes::<BlockQ4_1>(raw).dequantize(values),
         }
         let start = b * group;

@@ -99,6 +99,11 @@ pub fn quantize_matrix(values: &[f32], rows: usize, cols: usize, qtype: QuantTyp
                 quantize_row_q4_0::<4>(row, &mut out);
                 plain.extend_from_slice(bytemuck::cast_slice(&out));
             }
+            QuantFormat::Q4_0G64 => {
+                let mut out = Vec::with_capacity(blocks);
+                quantize_row_q4_0::<2>(row, &mut out);
+                plain.extend_from_slice(bytemuck::cast_slice(&out));
+            }
             QuantFormat::Q4_1 => {
                 let mut out = Vec::with_capacity(blocks);
                 quantize_row_q4_1(row, &mut out);

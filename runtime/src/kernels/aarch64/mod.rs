@@ -29,6 +29,8 @@ macro_rules! kernel_table {
                 = super::quant::dot_q8_0(w, x);
             dot_q4_0(w: &[$crate::quant::BlockQ4_0], x: &[$crate::quant::BlockQ8Act]) -> f32
                 = super::quant::dot_q4_0::<$dot, 1>(w, x);
+            dot_q4_0_g64(w: &[$crate::quant::BlockQ4_0G64], x: &[$crate::quant::BlockQ8Act]) -> f32
+                = super::quant::dot_q4_0::<$dot, 2>(w, x);
             dot_q4_0_g128(w: &[$crate::quant::BlockQ4_0G128], x: &[$crate::quant::BlockQ8Act]) -> f32
                 = super::quant::dot_q4_0::<$dot, 4>(w, x);
             dot_q4_1(w: &[$crate::quant::BlockQ4_1], x: &[$crate::quant::BlockQ8Act]) -> f32
@@ -37,6 +39,8 @@ macro_rules! kernel_table {
                 = super::quant::dot_q8_0_r4(w, x);
             dot_q4_0_r4(w: &[$crate::quant::BlockQ4_0], x: &[$crate::quant::BlockQ8Act]) -> [f32; 4]
                 = super::quant::dot_q4_0_r4::<$dot, 1>(w, x);
+            dot_q4_0_g64_r4(w: &[$crate::quant::BlockQ4_0G64], x: &[$crate::quant::BlockQ8Act]) -> [f32; 4]
+                = super::quant::dot_q4_0_r4::<$dot, 2>(w, x);
             dot_q4_0_g128_r4(w: &[$crate::quant::BlockQ4_0G128], x: &[$crate::quant::BlockQ8Act]) -> [f32; 4]
                 = super::quant::dot_q4_0_r4::<$dot, 4>(w, x);
             dot_q4_1_r4(w: &[$crate::quant::BlockQ4_1], x: &[$crate::quant::BlockQ8Act]) -> [f32; 4]
@@ -54,10 +58,12 @@ macro_rules! kernel_table {
             isa: $isa,
             dot_q8_0,
             dot_q4_0,
+            dot_q4_0_g64,
             dot_q4_0_g128,
             dot_q4_1,
             dot_q8_0_r4,
             dot_q4_0_r4,
+            dot_q4_0_g64_r4,
             dot_q4_0_g128_r4,
             dot_q4_1_r4,
             dot_q4_0_r4x2,

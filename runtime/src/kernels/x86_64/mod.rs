@@ -19,7 +19,7 @@ mod quant_dot;
 use half::f16;
 
 use super::{Isa, Kernels};
-use crate::quant::{BlockQ16Act, BlockQ4_0, BlockQ4_0G128, BlockQ4_1, BlockQ8Act, BlockQ8_0};
+use crate::quant::{BlockQ16Act, BlockQ4_0, BlockQ4_0G128, BlockQ4_0G64, BlockQ4_1, BlockQ8Act, BlockQ8_0};
 
 /// Whether the CPU has AVX2, FMA and F16C.
 pub(super) fn supported() -> bool {
@@ -39,10 +39,12 @@ pub(super) fn table() -> &'static Kernels {
         isa: Isa::Avx2,
         dot_q8_0,
         dot_q4_0,
+        dot_q4_0_g64,
         dot_q4_0_g128,
         dot_q4_1,
         dot_q8_0_r4,
         dot_q4_0_r4,
+        dot_q4_0_g64_r4,
         dot_q4_0_g128_r4,
         dot_q4_1_r4,
         dot_q4_0_r4x2,
@@ -71,10 +73,12 @@ macro_rules! table_entries {
 table_entries! {
     fn dot_q8_0(w: &[BlockQ8_0], x: &[BlockQ16Act]) -> f32 = quant_dot::dot_q8_0;
     fn dot_q4_0(w: &[BlockQ4_0], x: &[BlockQ8Act]) -> f32 = quant_dot::dot_q4_0;
+    fn dot_q4_0_g64(w: &[BlockQ4_0G64], x: &[BlockQ8Act]) -> f32 = quant_dot::dot_q4_0_g64;
     fn dot_q4_0_g128(w: &[BlockQ4_0G128], x: &[BlockQ8Act]) -> f32 = quant_dot::dot_q4_0_g128;
     fn dot_q4_1(w: &[BlockQ4_1], x: &[BlockQ8Act]) -> f32 = quant_dot::dot_q4_1;
     fn dot_q8_0_r4(w: &[BlockQ8_0], x: &[BlockQ16Act]) -> [f32; 4] = quant_dot::dot_q8_0_r4;
     fn dot_q4_0_r4(w: &[BlockQ4_0], x: &[BlockQ8Act]) -> [f32; 4] = quant_dot::dot_q4_0_r4;
+    fn dot_q4_0_g64_r4(w: &[BlockQ4_0G64], x: &[BlockQ8Act]) -> [f32; 4] = quant_dot::dot_q4_0_g64_r4;
     fn dot_q4_0_g128_r4(w: &[BlockQ4_0G128], x: &[BlockQ8Act]) -> [f32; 4] = quant_dot::dot_q4_0_g128_r4;
     fn dot_q4_1_r4(w: &[BlockQ4_1], x: &[BlockQ8Act]) -> [f32; 4] = quant_dot::dot_q4_1_r4;
     fn dot_q4_0_r4x2(w: &[BlockQ4_0], x0: &[BlockQ8Act], x1: &[BlockQ8Act]) -> [[f32; 4]; 2] = quant_dot::dot_q4_0_r4x2;

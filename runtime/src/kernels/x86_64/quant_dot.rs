@@ -23,7 +23,7 @@ use core::arch::x86_64::*;
 
 use bytemuck::Zeroable;
 
-use crate::quant::{BlockQ16Act, BlockQ4_0, BlockQ4_0G, BlockQ4_0G128, BlockQ4_1, BlockQ8Act, BlockQ8_0, QK};
+use crate::quant::{BlockQ16Act, BlockQ4_0, BlockQ4_0G, BlockQ4_0G128, BlockQ4_0G64, BlockQ4_1, BlockQ8Act, BlockQ8_0, QK};
 
 /// A weight format as the block kernels read it: weight blocks of `SUBBLOCKS` sub-blocks of
 /// 32 weights, each read against one activation block.
@@ -388,6 +388,16 @@ pub(super) unsafe fn dot_q4_0(w: &[BlockQ4_0], x: &[BlockQ8Act]) -> f32 {
     unsafe { dot_row::<Q4_0<1>>(w, x) }
 }
 
+/// Q4_0 (groups of 64) row · int8 activations (length contract of `dot_row`).
+///
+/// # Safety
+/// The CPU must support AVX2, FMA and F16C.
+#[target_feature(enable = "avx2,fma,f16c")]
+pub(super) unsafe fn dot_q4_0_g64(w: &[BlockQ4_0G64], x: &[BlockQ8Act]) -> f32 {
+    // SAFETY: this function's target features include the ones `dot_row` requires.
+    unsafe { dot_row::<Q4_0<2>>(w, x) }
+}
+
 /// Q4_0 (groups of 128) row · int8 activations (length contract of `dot_row`).
 ///
 /// # Safety
@@ -427,6 +437,18 @@ pub(super) unsafe fn dot_q8_0_r4(w: &[BlockQ8_0], x: &[BlockQ16Act]) -> [f32; 4]
 pub(super) unsafe fn dot_q4_0_r4(w: &[BlockQ4_0], x: &[BlockQ8Act]) -> [f32; 4] {
     // SAFETY: this function's target features include the ones `dot_r4` requires.
     let [out] = unsafe { dot_r4::<Q4_0<1>, 1>(w, [x]) };
+    out
+}
+
+/// Four interleaved Q4_0 (groups of 64) rows · int8 activations (length contract of
+/// `dot_r4`).
+///
+/// # Safety
+/// The CPU must support AVX2, FMA and F16C.
+#[target_feature(enable = "avx2,fma,f16c")]
+pub(super) unsafe fn dot_q4_0_g64_r4(w: &[BlockQ4_0G64], x: &[BlockQ8Act]) -> [f32; 4] {
+    // SAFETY: this function's target features include the ones `dot_r4` requires.
+    let [out] = unsafe { dot_r4::<Q4_0<2>, 1>(w, [x]) };
     out
 }
 
