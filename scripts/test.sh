@@ -154,6 +154,12 @@ install_tools() {
     install_packages "${packages[@]}"
 }
 
+# Cross-builds libtinyllm for aarch64, links the C example against it with
+# aarch64-linux-gnu-gcc and runs it under qemu; it must print the x86-64 build's tokens.
+c_example_aarch64() {
+    TINYLLM_TEST_AARCH64=1 cargo test --release --locked -p tinyllm-ffi --test aarch64 -- --nocapture
+}
+
 workspace_tests() {
     printf 'TINYLLM_SHARED=%s\n' "$TINYLLM_SHARED"
     if [[ ! -d $TINYLLM_SHARED ]]; then
@@ -244,6 +250,7 @@ run_step "install tools" install_tools
 run_step "cargo test (workspace, release)" workspace_tests
 run_step "no_std build ($no_std_target)" no_std_build
 run_step "aarch64 test build" aarch64_build
+run_step "C example on aarch64 under qemu" c_example_aarch64
 for run in "${aarch64_runs[@]}"; do
     cpu=${run%%:*}
     isa=${run#*:}
