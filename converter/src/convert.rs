@@ -14,8 +14,8 @@ use crate::source::SourceModel;
 /// Conversion settings.
 #[derive(Debug, Clone, Default)]
 pub struct ConvertOptions {
-    /// The element type of each tensor. Vectors (norm weights, biases) stay f32 whatever it
-    /// says, because they are small and their precision matters.
+    /// The element type of each tensor. Vectors (norm weights, biases) stay f32 whatever the
+    /// recipe selects, because they are small and their precision matters.
     pub recipe: Recipe,
 }
 
@@ -43,7 +43,7 @@ pub struct TensorSummary {
     pub bytes: u64,
 }
 
-/// What a conversion wrote.
+/// The record of a finished conversion.
 #[derive(Debug, Clone)]
 pub struct Summary {
     /// The output file.
@@ -56,7 +56,7 @@ pub struct Summary {
     pub tensors: Vec<TensorSummary>,
 }
 
-/// The kind of input, told from the path and the first bytes.
+/// The kind of input, detected from the path and the first bytes.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum InputKind {
     /// A Hugging Face model directory.
@@ -96,7 +96,7 @@ pub fn open_source(input: &Path) -> Result<SourceModel> {
 /// Converts `input` (a Hugging Face directory or a GGUF file) into the `.tllm` file `output`.
 ///
 /// The file is written under a temporary name in the output directory, checked by opening
-/// it with the runtime, then renamed over `output`; on any failure the temporary file is
+/// it with the runtime, then renamed over `output`. On any failure the temporary file is
 /// removed and an existing `output` is left untouched.
 pub fn convert(input: &Path, output: &Path, options: &ConvertOptions) -> Result<Summary> {
     let mut source = open_source(input)?;
@@ -169,7 +169,7 @@ fn write_and_check(source: &SourceModel, plans: &[TensorPlan], temp: &Path) -> R
     Ok(())
 }
 
-/// A temporary name beside `output`, so the final rename stays on one file system.
+/// Returns a temporary name beside `output`, so the final rename stays on one file system.
 fn temporary_path(output: &Path) -> PathBuf {
     let name = output.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_else(|| "model.tllm".into());
     output.with_file_name(format!(".{name}.{}.tmp", std::process::id()))

@@ -37,7 +37,7 @@ impl Preset {
     }
 }
 
-/// An element type named on the command line: `f32`, `f16`, `bf16` or a block format.
+/// Parses an element type named on the command line: `f32`, `f16`, `bf16` or a block format.
 pub fn parse_type(name: &str) -> Option<TypeChoice> {
     if let Some(dtype) = DType::from_name(name) {
         return Some(TypeChoice::Float(dtype));
@@ -81,7 +81,7 @@ impl Override {
     }
 }
 
-/// Whether `name` matches `pattern`, where `*` matches any run of characters.
+/// Reports whether `name` matches `pattern`, where `*` matches any run of characters.
 pub fn glob_match(pattern: &str, name: &str) -> bool {
     let parts: Vec<&str> = pattern.split('*').collect();
     if parts.len() == 1 {

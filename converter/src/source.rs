@@ -10,7 +10,7 @@ use tinyllm::DType;
 use crate::error::{ConvertError, Result};
 use crate::gguf::GgufFile;
 
-/// Where a tensor's bytes are in the source.
+/// The location of a tensor's bytes in the source.
 #[derive(Debug, Clone)]
 pub enum Location {
     /// A tensor of a safetensors file: file index, byte range in the file, stored type.
@@ -40,7 +40,7 @@ pub struct SourceTensor {
     pub shape: Vec<u64>,
     /// The source data type, as the source format names it.
     pub source_type: String,
-    /// Where the bytes are.
+    /// The location of the bytes.
     pub location: Location,
 }
 
@@ -87,8 +87,8 @@ impl SourceModel {
         }
     }
 
-    /// The block format of a tensor stored in a GGUF block type that `.tllm` shares
-    /// (Q8_0, Q4_0, Q4_1), and its raw blocks; `None` for any other tensor.
+    /// Returns the block format and raw blocks of a tensor stored in a GGUF block type that
+    /// `.tllm` shares (Q8_0, Q4_0, Q4_1), or `None` for any other tensor.
     pub fn source_blocks(&self, tensor: &SourceTensor) -> Option<(QuantFormat, &[u8])> {
         let (Location::Gguf { index }, Backing::Gguf(gguf)) = (&tensor.location, &self.backing) else { return None };
         let info = &gguf.tensors()[*index];
@@ -137,8 +137,8 @@ impl SourceModel {
     }
 }
 
-/// The quantized type of a tensor that keeps its GGUF block format, if it has one that `.tllm`
-/// shares.
+/// Returns the quantized type of a tensor that keeps its GGUF block format, if it has one
+/// that `.tllm` shares.
 pub fn source_quant_type(source: &SourceModel, tensor: &SourceTensor, interleave: u8) -> Option<QuantType> {
     source.source_blocks(tensor).map(|(format, _)| QuantType { format, interleave })
 }

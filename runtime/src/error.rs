@@ -3,7 +3,7 @@
 use alloc::string::String;
 use core::fmt;
 
-/// What went wrong, with the offending values.
+/// The kind of failure, with the offending values.
 ///
 /// Every variant names the field or tensor involved and the value found, so a message can be
 /// acted on without a debugger. New variants may be added in minor releases.
@@ -24,7 +24,7 @@ pub enum ErrorKind {
     },
     /// The file ends before a structure that the header or table announces.
     Truncated {
-        /// What was being read.
+        /// The structure being read.
         what: String,
         /// Bytes needed.
         needed: u64,
@@ -33,7 +33,7 @@ pub enum ErrorKind {
     },
     /// An offset or length points outside the file or its section.
     OutOfBounds {
-        /// What the offset belongs to (a section or a tensor name).
+        /// The section or tensor the range belongs to.
         what: String,
         /// Start offset in bytes.
         offset: u64,
@@ -71,7 +71,7 @@ pub enum ErrorKind {
         field: String,
         /// The value found, as text.
         value: String,
-        /// What the value must satisfy.
+        /// The condition the value must satisfy.
         expected: String,
     },
     /// The architecture name is not one this runtime implements.
@@ -147,12 +147,12 @@ impl Error {
         self
     }
 
-    /// The kind of failure.
+    /// Returns the kind of failure.
     pub fn kind(&self) -> &ErrorKind {
         &self.kind
     }
 
-    /// The file the error concerns, when known.
+    /// Returns the file the error concerns, when known.
     pub fn path(&self) -> Option<&str> {
         self.path.as_deref()
     }

@@ -131,22 +131,22 @@ impl Model<'static> {
     /// Maps the file at `path` read-only and opens it with `options`.
     pub fn open_with(path: impl AsRef<std::path::Path>, options: OpenOptions) -> Result<Model<'static>> {
         let path = path.as_ref();
-        let shown = path.display().to_string();
-        let io_error = |error: std::io::Error| Error::new(ErrorKind::Io { message: format!("cannot open: {error}") }).with_path(shown.clone());
+        let display_path = path.display().to_string();
+        let io_error = |error: std::io::Error| Error::new(ErrorKind::Io { message: format!("cannot open: {error}") }).with_path(display_path.clone());
         let file = std::fs::File::open(path).map_err(io_error)?;
         // SAFETY: the map is read-only and private to this process. Memory safety relies on
-        // the file not being truncated or modified while mapped, which `open` documents as
-        // the caller's obligation; tinyllm's tools never write model files in place.
+        // the file not being truncated or modified while mapped, and `open` documents that as
+        // the caller's obligation. tinyllm's own tools replace files by rename, never in place.
         let map = unsafe { memmap2::Mmap::map(&file) }.map_err(io_error)?;
-        Model::from_storage(Storage::Mapped(map), options).map_err(|error| error.with_path(shown))
+        Model::from_storage(Storage::Mapped(map), options).map_err(|error| error.with_path(display_path))
     }
 }
 
 impl<'a> Model<'a> {
     /// Opens a model held in memory, for example in flash on a microcontroller.
     ///
-    /// Each tensor must be aligned for its element type in memory; a buffer aligned to
-    /// 64 bytes always satisfies this because the file aligns tensors to 64 bytes.
+    /// Each tensor must be aligned for its element type in memory. A buffer aligned to
+    /// 64 bytes always satisfies this, because the file aligns tensors to 64 bytes.
     pub fn from_bytes(bytes: &'a [u8]) -> Result<Model<'a>> {
         Self::from_bytes_with(bytes, OpenOptions::default())
     }
@@ -261,22 +261,22 @@ impl<'a> Model<'a> {
         Ok(())
     }
 
-    /// The model description.
+    /// Returns the model description.
     pub fn metadata(&self) -> &Metadata {
         &self.metadata
     }
 
-    /// The decoded file header.
+    /// Returns the decoded file header.
     pub fn header(&self) -> &Header {
         &self.header
     }
 
-    /// The tensor table, in file order.
+    /// Returns the tensor table, in file order.
     pub fn tensors(&self) -> &[TensorEntry] {
         &self.tensors
     }
 
-    /// The Hugging Face `tokenizer.json` bytes, empty when the file has no tokenizer.
+    /// Returns the Hugging Face `tokenizer.json` bytes, empty when the file has no tokenizer.
     pub fn tokenizer_json(&self) -> &[u8] {
         section(self.storage.bytes(), self.header.tokenizer)
     }
@@ -291,13 +291,13 @@ impl<'a> Model<'a> {
         self.tensors.iter().map(|entry| entry.element_count().unwrap_or(0)).sum()
     }
 
-    /// The raw bytes of a table entry.
+    /// Returns the raw bytes of a table entry.
     pub fn tensor_bytes(&self, entry: &TensorEntry) -> &[u8] {
         let start = (self.header.data.offset + entry.offset) as usize;
         &self.storage.bytes()[start..start + entry.length as usize]
     }
 
-    /// The elements of the tensor named `name`, or `None` when there is none.
+    /// Returns the elements of the tensor named `name`, or `None` when there is none.
     pub fn tensor(&self, name: &str) -> Option<TensorData<'_>> {
         self.by_name.get(name).map(|&index| self.data(index))
     }
@@ -305,8 +305,8 @@ impl<'a> Model<'a> {
     fn data(&self, index: usize) -> TensorData<'_> {
         let entry = &self.tensors[index];
         let bytes = self.tensor_bytes(entry);
-        // Alignment and length were checked at open, so the casts cannot fail; an empty view
-        // is returned rather than a panic if that invariant were ever broken.
+        // Alignment and length were checked at open, so the casts cannot fail. If that invariant
+        // were ever broken, an empty view is returned rather than a panic.
         match entry.dtype {
             DType::F32 => TensorData::F32(bytemuck::try_cast_slice(bytes).unwrap_or(&[])),
             DType::F16 => TensorData::F16(bytemuck::try_cast_slice(bytes).unwrap_or(&[])),
@@ -320,17 +320,18 @@ impl<'a> Model<'a> {
         Matrix { data: self.data(index), rows: shape[0] as usize, cols: shape[1] as usize }
     }
 
-    /// The token embedding matrix, `[vocab, hidden]`.
+    /// Returns the token embedding matrix, `[vocab, hidden]`.
     pub fn token_embd(&self) -> Matrix<'_> {
         self.matrix(self.token_embd)
     }
 
-    /// The final RMSNorm weight, `[hidden]`.
+    /// Returns the final RMSNorm weight, `[hidden]`.
     pub fn output_norm(&self) -> TensorData<'_> {
         self.data(self.output_norm)
     }
 
-    /// The output head, `[vocab, hidden]`; the embedding matrix when embeddings are tied.
+    /// Returns the output head, `[vocab, hidden]`, which is the embedding matrix when
+    /// embeddings are tied.
     pub fn output(&self) -> Matrix<'_> {
         self.matrix(self.output)
     }

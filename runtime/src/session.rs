@@ -52,7 +52,7 @@ impl<'m> Session<'m> {
         self.forward.threads()
     }
 
-    /// The model this session runs.
+    /// Returns the model this session runs.
     pub fn model(&self) -> &'m Model<'m> {
         self.model
     }
@@ -67,7 +67,7 @@ impl<'m> Session<'m> {
         self.cache.len()
     }
 
-    /// The tokens evaluated so far, in order.
+    /// Returns the tokens evaluated so far, in order.
     pub fn tokens(&self) -> &[u32] {
         &self.tokens
     }
@@ -79,7 +79,7 @@ impl<'m> Session<'m> {
         self.logits.clear();
     }
 
-    /// Keeps the first `len` tokens and forgets the rest, so a conversation can continue from
+    /// Keeps the first `len` tokens and drops the rest, so a conversation can continue from
     /// a shared prefix. The logits are cleared; evaluate a token before sampling again.
     pub fn truncate(&mut self, len: usize) {
         if len < self.tokens.len() {
@@ -89,7 +89,7 @@ impl<'m> Session<'m> {
         }
     }
 
-    /// The kernel table this session runs, or the error that selecting it raised.
+    /// Returns the kernel table this session runs, or the error that selecting it raised.
     pub fn kernels(&self) -> Result<&'static crate::kernels::Kernels> {
         self.forward.kernels()
     }
@@ -114,7 +114,7 @@ impl<'m> Session<'m> {
         Ok(&self.logits)
     }
 
-    /// The logits of the last evaluated token (empty before the first evaluation).
+    /// Returns the logits of the last evaluated token (empty before the first evaluation).
     pub fn logits(&self) -> &[f32] {
         let vocab = self.model.metadata().vocab_size as usize;
         let len = self.logits.len();

@@ -10,9 +10,9 @@ use std::sync::{Arc, Condvar, Mutex};
 use std::thread::JoinHandle;
 use std::vec::Vec;
 
-/// Spin iterations (each a `spin_loop` hint, tens to a few hundred cycles) a thread waits
-/// before it parks: long enough to bridge the gap between two matrix products of one forward
-/// pass, short enough not to steal a core from other processes for long.
+/// Spin iterations a thread waits before it parks; each is a `spin_loop` hint of tens to a few
+/// hundred cycles. The wait bridges the gap between two matrix products of one forward pass
+/// without taking a core from other processes for long.
 const SPIN_LIMIT: u32 = 2048;
 
 /// A job: a task function and how many tasks it has. The function reference is only valid
@@ -23,7 +23,7 @@ struct Job {
     count: usize,
 }
 
-// SAFETY: `task` points to a `Sync` closure, so calling it from several threads is allowed;
+// SAFETY: `task` points to a `Sync` closure, so calling it from several threads is allowed.
 // `run` keeps the closure alive until every worker has finished with the job.
 unsafe impl Send for Job {}
 
@@ -195,9 +195,9 @@ impl Drop for ThreadPool {
     }
 }
 
-/// The number of physical cores: logical CPUs that share a core (SMT siblings) count once,
-/// and on Linux systems that mark efficiency cores (Intel hybrid `cpu_core`, or ARM
-/// big.LITTLE through `cpu_capacity`), only the performance cores count.
+/// Counts the physical cores. Logical CPUs that share a core (SMT siblings) count once. On
+/// Linux systems that mark efficiency cores (Intel hybrid `cpu_core`, or ARM big.LITTLE through
+/// `cpu_capacity`), only the performance cores count.
 pub fn physical_cores() -> usize {
     #[cfg(target_os = "linux")]
     if let Some(count) = linux_performance_cores() {

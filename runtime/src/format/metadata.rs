@@ -1,7 +1,7 @@
 //! The metadata section: a JSON description of the model.
 //!
-//! JSON keeps the section readable with any tool and lets later format versions add fields;
-//! it is parsed once at open and is a few kilobytes even for deep models.
+//! JSON keeps the section readable with any tool and lets later format versions add fields.
+//! It is parsed once at open and is a few kilobytes even for deep models.
 
 use alloc::format;
 use alloc::string::{String, ToString};
@@ -55,7 +55,7 @@ impl Architecture {
     }
 }
 
-/// Which dimensions of a head RoPE rotates together.
+/// The pairing of head dimensions that RoPE rotates together.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "lowercase")]
 pub enum RopeLayout {
@@ -164,7 +164,7 @@ pub struct Metadata {
     /// Tokenizer facts; the tokenizer itself is in the tokenizer section.
     #[serde(default)]
     pub tokenizer: TokenizerInfo,
-    /// Where the model came from (file name and converter version), for `inspect`.
+    /// The origin of the model (file name and converter version), shown by `inspect`.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub source: Option<String>,
 }

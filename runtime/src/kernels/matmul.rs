@@ -8,8 +8,8 @@ use super::Kernels;
 use crate::quant::{quantize_activations, quantize_activations_16, BlockQ16Act, BlockQ8Act, QuantFormat, QK};
 use crate::tensor::{Matrix, TensorData};
 
-/// The quantized forms of one input to several matrices (query, key and value read the same
-/// input; so do gate and up), made on first use and reused until [`QuantizedInput::reset`].
+/// The quantized forms of one input to several matrices, made on first use and reused until
+/// [`QuantizedInput::reset`]. Query, key and value read the same input, and so do gate and up.
 #[derive(Debug, Default, Clone)]
 pub struct QuantizedInput {
     int8: Vec<BlockQ8Act>,
@@ -107,7 +107,7 @@ impl Output {
     /// Writes `value` at `index`.
     ///
     /// # Safety
-    /// No other task writes `index` while this one runs, which holds because each task owns
+    /// No other task writes `index` while this one runs. This is true because each task owns
     /// a range of output rows.
     #[inline(always)]
     unsafe fn write(&self, index: usize, value: f32) {

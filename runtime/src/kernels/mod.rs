@@ -7,7 +7,7 @@
 //! run where their instructions exist.
 //!
 //! [`active`] picks the best table the CPU supports, or the one `TINYLLM_ISA` names
-//! (`scalar`, `avx2`, `neon`, `dotprod`, `i8mm`); naming one the CPU lacks is an error, never
+//! (`scalar`, `avx2`, `neon`, `dotprod`, `i8mm`). Naming one the CPU lacks is an error, never
 //! a silent fallback.
 
 mod matmul;
@@ -46,7 +46,7 @@ impl Isa {
     /// Every instruction set, from the most portable.
     pub const ALL: [Isa; 5] = [Isa::Scalar, Isa::Avx2, Isa::Neon, Isa::Dotprod, Isa::I8mm];
 
-    /// The name `TINYLLM_ISA` accepts.
+    /// Returns the name that `TINYLLM_ISA` accepts.
     pub fn name(self) -> &'static str {
         match self {
             Isa::Scalar => "scalar",
@@ -62,8 +62,8 @@ impl Isa {
         Isa::ALL.into_iter().find(|isa| isa.name() == name)
     }
 
-    /// Whether this CPU can run the instruction set (checked at run time with `std`, from the
-    /// compile-time target features without it).
+    /// Reports whether this CPU can run the instruction set: checked at run time with `std`,
+    /// from the compile-time target features without it.
     pub fn is_supported(self) -> bool {
         match self {
             Isa::Scalar => true,
@@ -156,7 +156,7 @@ pub static SCALAR: Kernels = Kernels {
     silu_mul: scalar::silu_mul,
 };
 
-/// The table for `isa`, or an error naming it when this CPU (or this build) lacks it.
+/// Returns the table for `isa`, or an error naming it when this CPU (or this build) lacks it.
 pub fn for_isa(isa: Isa) -> Result<&'static Kernels> {
     if !isa.is_supported() {
         return Err(ErrorKind::InvalidValue {
@@ -185,13 +185,14 @@ fn supported_names() -> alloc::string::String {
     names.join(", ")
 }
 
-/// The most capable instruction set this CPU supports.
+/// Detects the best instruction set this CPU supports, in the order i8mm, dotprod, NEON,
+/// AVX2, scalar.
 pub fn detect() -> Isa {
     [Isa::I8mm, Isa::Dotprod, Isa::Neon, Isa::Avx2].into_iter().find(|isa| isa.is_supported()).unwrap_or(Isa::Scalar)
 }
 
-/// The kernels to use: those named by `TINYLLM_ISA` when it is set (with `std`), else the best
-/// the CPU supports. The choice is made once per process.
+/// Selects the kernels to use: those named by `TINYLLM_ISA` when it is set (with `std`), else
+/// the best the CPU supports. The choice is made once per process.
 pub fn active() -> Result<&'static Kernels> {
     #[cfg(feature = "std")]
     {
