@@ -57,6 +57,10 @@ aarch64_runs=(cortex-a53:neon cortex-a76:dotprod max:i8mm max:)
 # binaries included. LD_LIBRARY_PATH makes the loader take the cross libc that matches it.
 aarch64_runner="qemu-aarch64-static -L /usr/aarch64-linux-gnu -E LD_LIBRARY_PATH=/usr/aarch64-linux-gnu/lib"
 
+# Runtime tests that Miri runs: file parsing, corrupt files, the sampler, and the block formats
+# with the scalar kernels (Miri reports no SIMD extension, so only the scalar table runs).
+miri_tests=(--test bad_input --test format_roundtrip --test sampler --test kernels)
+
 step_names=()
 step_results=()
 step_seconds=()
@@ -236,6 +240,27 @@ aarch64_test() {
     aarch64_cargo "${environment[@]}" -- test --no-fail-fast
 }
 
+# The nightly toolchain with Miri, and cargo-fuzz: fetched through rustup and crates.io when
+# missing.
+install_nightly_tools() {
+    rustup toolchain list | grep -q '^nightly' || rustup toolchain install nightly --profile minimal || return 1
+    rustup component add miri rust-src --toolchain nightly || return 1
+    command -v cargo-fuzz >/dev/null || cargo install cargo-fuzz --locked || return 1
+}
+
+# Each fuzz target for a short time on its seeds and the committed regression inputs; the long
+# campaign (fuzz/run.sh 1800) is run by hand, see docs/reliability.md.
+fuzz_smoke() {
+    FUZZ_JOBS=2 fuzz/run.sh "${FUZZ_SECONDS:-20}"
+}
+
+# The parsing, packing and scalar kernel code under Miri: undefined behaviour in unsafe code,
+# out-of-bounds access and invalid values are errors even where the compiled code runs.
+miri_tests() {
+    MIRIFLAGS="-Zmiri-disable-isolation" cargo +nightly miri test --locked -p tinyllm "${miri_tests[@]}" || return 1
+    MIRIFLAGS="-Zmiri-disable-isolation" cargo +nightly miri test --locked -p tinyllm-convert --test gguf_reader
+}
+
 format_check() {
     cargo fmt --all --check
 }
@@ -251,6 +276,9 @@ run_step "cargo test (workspace, release)" workspace_tests
 run_step "no_std build ($no_std_target)" no_std_build
 run_step "aarch64 test build" aarch64_build
 run_step "C example on aarch64 under qemu" c_example_aarch64
+run_step "install nightly, Miri and cargo-fuzz" install_nightly_tools
+run_step "Miri (parsing, packing, scalar kernels)" miri_tests
+run_step "fuzz smoke (${FUZZ_SECONDS:-20} s per target)" fuzz_smoke
 for run in "${aarch64_runs[@]}"; do
     cpu=${run%%:*}
     isa=${run#*:}

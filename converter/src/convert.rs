@@ -116,6 +116,7 @@ pub fn write_model(source: &SourceModel, output: &Path, options: &ConvertOptions
         })
         .collect();
 
+    remove_stale_temporaries(output);
     let temp = temporary_path(output);
     let result = write_and_check(source, &plans, &temp);
     if let Err(error) = result {
@@ -126,6 +127,7 @@ pub fn write_model(source: &SourceModel, output: &Path, options: &ConvertOptions
         let _ = std::fs::remove_file(&temp);
         ConvertError::io(output, e)
     })?;
+    sync_parent(output);
 
     let file_bytes = std::fs::metadata(output).map_err(|e| ConvertError::io(output, e))?.len();
     let tensors = source
@@ -171,6 +173,41 @@ fn write_and_check(source: &SourceModel, plans: &[TensorPlan], temp: &Path) -> R
 
 /// Returns a temporary name beside `output`, so the final rename stays on one file system.
 fn temporary_path(output: &Path) -> PathBuf {
-    let name = output.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_else(|| "model.tllm".into());
-    output.with_file_name(format!(".{name}.{}.tmp", std::process::id()))
+    output.with_file_name(format!(".{}.{}.tmp", output_name(output), std::process::id()))
+}
+
+fn output_name(output: &Path) -> String {
+    output.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_else(|| "model.tllm".into())
+}
+
+/// Removes temporary files that an earlier conversion to `output` left when it was killed:
+/// those whose process no longer runs. Only Linux tells (through /proc); elsewhere nothing is
+/// removed.
+fn remove_stale_temporaries(output: &Path) {
+    if !Path::new("/proc/self").exists() {
+        return;
+    }
+    let prefix = format!(".{}.", output_name(output));
+    let dir = match output.parent() {
+        Some(parent) if !parent.as_os_str().is_empty() => parent,
+        _ => Path::new("."),
+    };
+    let Ok(entries) = std::fs::read_dir(dir) else { return };
+    for entry in entries.flatten() {
+        let name = entry.file_name().to_string_lossy().into_owned();
+        let Some(pid) = name.strip_prefix(&prefix).and_then(|rest| rest.strip_suffix(".tmp")) else { continue };
+        if pid.parse::<u32>().is_ok() && !Path::new("/proc").join(pid).exists() {
+            let _ = std::fs::remove_file(entry.path());
+        }
+    }
+}
+
+/// Makes the rename of the output durable. Failure only weakens durability after a power
+/// loss, not the result, so it is ignored.
+fn sync_parent(output: &Path) {
+    if let Some(parent) = output.parent().filter(|p| !p.as_os_str().is_empty()) {
+        if let Ok(dir) = File::open(parent) {
+            let _ = dir.sync_all();
+        }
+    }
 }

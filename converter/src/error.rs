@@ -81,6 +81,17 @@ pub enum ConvertError {
         /// The data types accepted.
         supported: String,
     },
+    /// A source tensor holds a NaN or infinite value, which no quantization or inference can
+    /// use.
+    #[error("{path}: tensor \"{name}\" holds a NaN or infinite value at element {index}; the checkpoint is damaged or was saved after training diverged")]
+    NonFinite {
+        /// The file.
+        path: PathBuf,
+        /// The tensor name in the source.
+        name: String,
+        /// Index of the first such element.
+        index: usize,
+    },
     /// A GGUF file could not be read.
     #[error("{path}: {source}")]
     Gguf {

@@ -133,8 +133,13 @@ fn read_metadata(gguf: &GgufFile, path: &Path) -> std::result::Result<Metadata, 
 
 /// Opens a GGUF file as a source model.
 pub fn open(path: &Path) -> Result<SourceModel> {
+    let gguf = GgufFile::open(path).map_err(|source| ConvertError::Gguf { path: path.to_path_buf(), source })?;
+    from_file(gguf, path)
+}
+
+/// Turns a parsed GGUF file into a source model; `path` names it in errors.
+pub fn from_file(gguf: GgufFile, path: &Path) -> Result<SourceModel> {
     let wrap = |source: GgufError| ConvertError::Gguf { path: path.to_path_buf(), source };
-    let gguf = GgufFile::open(path).map_err(wrap)?;
     // Unsupported tensor types are reported first: no other fix makes such a file convert.
     if let Some(info) = gguf.tensors().iter().find(|t| !SUPPORTED_TYPES.contains(&t.ggml_type)) {
         return Err(ConvertError::UnsupportedTensorType {

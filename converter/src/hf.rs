@@ -294,11 +294,52 @@ fn dtype_of(dtype: safetensors::Dtype) -> Option<DType> {
     }
 }
 
+/// Describes a safetensors header error. safetensors reports a tensor whose data_offsets
+/// disagree with its shape, or end past the file, without naming it, so the header is parsed
+/// again here to find that tensor.
+fn describe_header_error(file: &[u8], error: safetensors::SafeTensorError) -> String {
+    let generic = format!("{error:?}; the file header must be an 8-byte length followed by that many bytes of JSON");
+    if !matches!(error, safetensors::SafeTensorError::TensorInvalidInfo | safetensors::SafeTensorError::MetadataIncompleteBuffer) {
+        return generic;
+    }
+    // read_metadata got past the length and the JSON, so both are valid here.
+    let header_len = file.get(..8).map_or(0, |b| u64::from_le_bytes(b.try_into().unwrap_or_default()) as usize);
+    let Some(Ok(Value::Object(header))) = file.get(8..8usize.saturating_add(header_len)).map(serde_json::from_slice::<Value>) else {
+        return generic;
+    };
+    let data_len = file.len().saturating_sub(8).saturating_sub(header_len) as u64;
+    for (name, info) in header.iter().filter(|(name, _)| name.as_str() != "__metadata__") {
+        let Ok(info) = serde_json::from_value::<safetensors::tensor::TensorInfo>(info.clone()) else { continue };
+        let (start, end) = (info.data_offsets.0 as u64, info.data_offsets.1 as u64);
+        let elements = info.shape.iter().try_fold(1u64, |acc, &d| acc.checked_mul(d as u64));
+        let needed = elements.and_then(|n| n.checked_mul(info.dtype.bitsize() as u64)).map(|bits| bits.div_ceil(8));
+        if needed != end.checked_sub(start) {
+            let needed = needed.map_or("more than 2^64".to_string(), |n| n.to_string());
+            return format!(
+                "tensor \"{name}\" has data_offsets [{start}, {end}] but its shape {:?} of {:?} needs {needed} bytes; the file is damaged, download or save it again",
+                info.shape, info.dtype
+            );
+        }
+        if end > data_len {
+            return format!(
+                "tensor \"{name}\" has data_offsets [{start}, {end}] but the data section has {data_len} bytes; the file is truncated, download or save it again"
+            );
+        }
+    }
+    generic
+}
+
 /// Opens a Hugging Face model directory.
 pub fn open(dir: &Path) -> Result<SourceModel> {
     let metadata = read_metadata(dir)?;
     let tokenizer_path = dir.join("tokenizer.json");
     let tokenizer_json = std::fs::read(&tokenizer_path).map_err(|e| ConvertError::io(&tokenizer_path, e))?;
+    // The bytes go into the model file unchanged, so check now, before the tensors are
+    // converted, that the runtime can load them.
+    tokenizers::Tokenizer::from_bytes(&tokenizer_json).map_err(|e| ConvertError::InvalidJson {
+        path: tokenizer_path.clone(),
+        message: format!("{e}; the Hugging Face tokenizers library cannot load this file; copy tokenizer.json from the model repository again"),
+    })?;
 
     let mut maps = Vec::new();
     let mut tensors: BTreeMap<String, SourceTensor> = BTreeMap::new();
@@ -307,10 +348,8 @@ pub fn open(dir: &Path) -> Result<SourceModel> {
         // SAFETY: read-only map of an input file; the converter only reads it, and the
         // documented contract is that inputs are not modified during a conversion.
         let map = unsafe { memmap2::Mmap::map(&file) }.map_err(|e| ConvertError::io(&path, e))?;
-        let (header_len, header) = safetensors::SafeTensors::read_metadata(&map).map_err(|e| ConvertError::Safetensors {
-            path: path.clone(),
-            message: format!("{e:?}; the file header must be an 8-byte length followed by that many bytes of JSON"),
-        })?;
+        let (header_len, header) = safetensors::SafeTensors::read_metadata(&map)
+            .map_err(|e| ConvertError::Safetensors { path: path.clone(), message: describe_header_error(&map, e) })?;
         let data_start = 8 + header_len;
         for (name, info) in header.tensors() {
             let Some(tllm) = tllm_name(&name) else {
@@ -327,6 +366,20 @@ pub fn open(dir: &Path) -> Result<SourceModel> {
                 supported: "F32, F16, BF16".into(),
             })?;
             let (start, end) = info.data_offsets;
+            let elements = info.shape.iter().try_fold(1usize, |acc, &d| acc.checked_mul(d));
+            let expected = elements.and_then(|n| n.checked_mul(info.dtype.bitsize())).map(|bits| bits.div_ceil(8));
+            if expected != Some(end.wrapping_sub(start)) || start > end {
+                return Err(ConvertError::Safetensors {
+                    path: path.clone(),
+                    message: format!("tensor \"{name}\" has data_offsets [{start}, {end}] but shape {:?} of {:?} needs {expected:?} bytes; the file is damaged", info.shape, info.dtype),
+                });
+            }
+            if data_start.checked_add(end).is_none_or(|file_end| file_end > map.len()) {
+                return Err(ConvertError::Safetensors {
+                    path: path.clone(),
+                    message: format!("tensor \"{name}\" ends at byte {} but the file has {} bytes; the file is truncated", data_start.saturating_add(end), map.len()),
+                });
+            }
             tensors.insert(
                 tllm.clone(),
                 SourceTensor {

@@ -67,8 +67,17 @@ pub struct SourceModel {
 }
 
 impl SourceModel {
-    /// Reads tensor `tensor` and returns its elements as f32.
+    /// Reads tensor `tensor` and returns its elements as f32. A NaN or infinite element is an
+    /// error that names the tensor.
     pub fn load_f32(&self, tensor: &SourceTensor) -> Result<Vec<f32>> {
+        let values = self.decode_f32(tensor)?;
+        match values.iter().position(|v| !v.is_finite()) {
+            Some(index) => Err(ConvertError::NonFinite { path: self.path.clone(), name: tensor.source_name.clone(), index }),
+            None => Ok(values),
+        }
+    }
+
+    fn decode_f32(&self, tensor: &SourceTensor) -> Result<Vec<f32>> {
         match (&tensor.location, &self.backing) {
             (Location::Safetensors { file, range, dtype }, Backing::Safetensors(files)) => {
                 let bytes = &files[*file].1[range.clone()];
@@ -108,6 +117,9 @@ impl SourceModel {
     /// interleaved layout). Other float targets are converted with round-to-nearest-even and
     /// other quantized targets quantized with round-to-nearest.
     pub fn load_as(&self, tensor: &SourceTensor, dtype: DType) -> Result<Vec<u8>> {
+        // Every element is decoded once, also for copies, so that NaN and infinite values are
+        // found whatever the output type.
+        let values = self.load_f32(tensor)?;
         if let (Location::Safetensors { file, range, dtype: stored }, Backing::Safetensors(files)) = (&tensor.location, &self.backing) {
             if *stored == dtype {
                 return Ok(files[*file].1[range.clone()].to_vec());
@@ -129,10 +141,8 @@ impl SourceModel {
                     return Ok(interleave_rows(blocks, rows, per_row, format.block_bytes(), qtype.interleave as usize));
                 }
             }
-            let values = self.load_f32(tensor)?;
             return Ok(quantize_matrix(&values, rows, cols, qtype));
         }
-        let values = self.load_f32(tensor)?;
         Ok(encode(&values, dtype))
     }
 }

@@ -102,7 +102,8 @@ impl From<tinyllm::Error> for FfiError {
             | ErrorKind::InvalidMetadata { .. }
             | ErrorKind::InvalidValue { .. }
             | ErrorKind::MissingTensor { .. }
-            | ErrorKind::ShapeMismatch { .. } => TINYLLM_STATUS_INVALID_MODEL,
+            | ErrorKind::ShapeMismatch { .. }
+            | ErrorKind::NonFinite { .. } => TINYLLM_STATUS_INVALID_MODEL,
             ErrorKind::UnsupportedVersion { .. } | ErrorKind::UnknownArchitecture { .. } | ErrorKind::UnsupportedDtype { .. } => {
                 TINYLLM_STATUS_UNSUPPORTED
             }

@@ -17,6 +17,11 @@ fn template_error(error: minijinja::Error) -> Error {
     ErrorKind::Tokenizer { message }.into()
 }
 
+/// Template instructions allowed for any conversation.
+const TEMPLATE_FUEL_BASE: u64 = 1_000_000;
+/// Extra template instructions allowed per message.
+const TEMPLATE_FUEL_PER_MESSAGE: u64 = 100_000;
+
 /// Renders `template` for `messages`. The template sees `messages`, `add_generation_prompt`,
 /// `bos_token`, `eos_token` and a `raise_exception` function, as in transformers, and Python
 /// string methods (`strip`, `startswith`, ...) through minijinja's compatibility layer.
@@ -25,6 +30,10 @@ pub fn render(template: &str, messages: &[ChatMessage], add_generation_prompt: b
     env.set_unknown_method_callback(minijinja_contrib::pycompat::unknown_method_callback);
     env.set_trim_blocks(true);
     env.set_lstrip_blocks(true);
+    // A template comes from the model file, so its work is bounded: real templates spend a few
+    // hundred instructions per message, far below this budget; a loop over a huge range fails
+    // with an error instead of running for hours.
+    env.set_fuel(Some(TEMPLATE_FUEL_BASE + TEMPLATE_FUEL_PER_MESSAGE * messages.len() as u64));
     env.add_function("raise_exception", |message: String| -> std::result::Result<String, minijinja::Error> {
         Err(minijinja::Error::new(minijinja::ErrorKind::InvalidOperation, message))
     });

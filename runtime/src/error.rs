@@ -116,6 +116,13 @@ pub enum ErrorKind {
         /// The context length of the session.
         context: usize,
     },
+    /// A tensor or the logits hold a NaN or infinite value.
+    NonFinite {
+        /// What holds it, for example `tensor layers.0.attn_q` or `logits`.
+        what: String,
+        /// Index of the first such element (within the tensor, or the token position).
+        index: u64,
+    },
     /// The tokenizer or chat template failed.
     Tokenizer {
         /// The underlying message.
@@ -218,6 +225,10 @@ impl fmt::Display for ErrorKind {
             ContextFull { used, requested, context } => write!(
                 f,
                 "{requested} tokens do not fit in the context: {used} of {context} positions are used; raise the context length or shorten the prompt"
+            ),
+            NonFinite { what, index } => write!(
+                f,
+                "{what} holds a NaN or infinite value at index {index}; the model's weights are damaged or overflowed (check them with `tinyllm inspect --verify`, or reconvert the model)"
             ),
             Tokenizer { message } => write!(f, "tokenizer: {message}"),
             Io { message } => write!(f, "{message}"),

@@ -26,7 +26,7 @@
 extern crate alloc;
 
 #[cfg(feature = "std")]
-mod chat_template;
+pub mod chat_template;
 pub mod error;
 pub mod format;
 pub mod forward;

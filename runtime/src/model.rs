@@ -258,6 +258,11 @@ impl<'a> Model<'a> {
                 return Err(ErrorKind::ChecksumMismatch { what: format!("tensor {}", entry.name), stored: entry.crc32, computed }.into());
             }
         }
+        for (index, entry) in self.tensors.iter().enumerate() {
+            if let Some(at) = first_non_finite(self.data(index), &entry.shape) {
+                return Err(ErrorKind::NonFinite { what: format!("tensor {}", entry.name), index: at }.into());
+            }
+        }
         Ok(())
     }
 
@@ -402,3 +407,23 @@ fn check_no_overlap(tensors: &[TensorEntry]) -> Result<()> {
     Ok(())
 }
 
+/// The index of the first NaN or infinite element of a tensor, dequantizing block formats row
+/// by row.
+fn first_non_finite(data: TensorData<'_>, shape: &[u64]) -> Option<u64> {
+    fn position(mut values: impl Iterator<Item = f32>) -> Option<u64> {
+        values.position(|v| !v.is_finite()).map(|i| i as u64)
+    }
+    match data {
+        TensorData::F32(values) => position(values.iter().copied()),
+        TensorData::F16(values) => position(values.iter().map(|v| v.to_f32())),
+        TensorData::BF16(values) => position(values.iter().map(|v| v.to_f32())),
+        TensorData::Quant { qtype, data } => {
+            let (rows, cols) = (shape.first().copied().unwrap_or(0) as usize, shape.get(1).copied().unwrap_or(0) as usize);
+            let mut row_values = alloc::vec![0.0f32; cols];
+            (0..rows).find_map(|row| {
+                crate::quant::dequantize_row(qtype, data, rows, cols, row, &mut row_values);
+                position(row_values.iter().copied()).map(|col| (row * cols) as u64 + col)
+            })
+        }
+    }
+}

@@ -101,8 +101,9 @@ impl<'m> Session<'m> {
 
     /// Evaluates `tokens` after the ones already seen and returns the logits of the last one.
     ///
-    /// Fails without changing the session when a token id is outside the vocabulary or the
-    /// tokens do not fit in the context.
+    /// Fails without changing the session when a token id is outside the vocabulary, the
+    /// tokens do not fit in the context, or the logits come out NaN or infinite (damaged
+    /// weights).
     pub fn eval(&mut self, tokens: &[u32]) -> Result<&[f32]> {
         self.eval_inner(tokens, false)?;
         Ok(&self.logits)
@@ -140,6 +141,15 @@ impl<'m> Session<'m> {
         }
         self.forward.kernels()?;
         self.forward.run(self.model, &mut self.cache, tokens, all_logits, &mut self.logits)?;
+        // NaN or infinite weights reach the logits; report them instead of sampling garbage,
+        // and leave the session as it was before this call.
+        if let Some(at) = self.logits.iter().position(|v| !v.is_finite()) {
+            self.cache.truncate(used);
+            self.logits.clear();
+            let first = if all_logits { used } else { used + tokens.len() - 1 };
+            let position = first + at / vocab_size as usize;
+            return Err(ErrorKind::NonFinite { what: "logits".into(), index: position as u64 }.into());
+        }
         self.tokens.extend_from_slice(tokens);
         Ok(())
     }

@@ -1,6 +1,8 @@
 //! Helpers shared by the cross-crate tests: locating inputs, reading reference files and
 //! comparing logits.
 
+pub mod fuzz_input;
+
 use std::path::{Path, PathBuf};
 
 use serde_json::Value;
@@ -72,4 +74,33 @@ pub fn greedy(model: &tinyllm::Model<'_>, prompt: &[u32], steps: usize) -> Vec<u
         logits = session.eval(&[next]).expect("token fits").to_vec();
     }
     out
+}
+
+/// Bytes copied into 64-byte aligned storage, as a memory map gives them and as
+/// `Model::from_bytes` needs them.
+pub struct AlignedBytes {
+    storage: Vec<Block>,
+    len: usize,
+}
+
+#[derive(Clone, Copy)]
+#[repr(C, align(64))]
+struct Block([u8; 64]);
+
+impl AlignedBytes {
+    /// Copies `bytes`.
+    pub fn new(bytes: &[u8]) -> AlignedBytes {
+        let mut storage = vec![Block([0; 64]); bytes.len().div_ceil(64)];
+        for (block, chunk) in storage.iter_mut().zip(bytes.chunks(64)) {
+            block.0[..chunk.len()].copy_from_slice(chunk);
+        }
+        AlignedBytes { storage, len: bytes.len() }
+    }
+
+    /// The copied bytes, starting at a 64-byte boundary.
+    pub fn bytes(&self) -> &[u8] {
+        // SAFETY: Block is 64 plain bytes with no padding, so the storage is a valid,
+        // initialized byte slice of storage.len() * 64 bytes, and len is at most that.
+        unsafe { std::slice::from_raw_parts(self.storage.as_ptr() as *const u8, self.len) }
+    }
 }

@@ -19,6 +19,18 @@ const MAGIC: [u8; 4] = *b"GGUF";
 const MIN_METADATA_ENTRY_LEN: u64 = 13;
 /// Smallest tensor table entry: 8-byte name length, 4-byte rank, 4-byte type, 8-byte offset.
 const MIN_TENSOR_ENTRY_LEN: u64 = 24;
+/// Maximum number of entries reserved up front from a count in the file. A count is checked
+/// only against the bytes left, an entry takes several times more memory than its smallest
+/// encoding, and each level of nested arrays reserves again. So a larger collection grows as
+/// its entries are read.
+const MAX_RESERVED_ENTRIES: usize = 1024;
+
+/// Returns the capacity to reserve for `count` entries read from the file.
+fn reserved_capacity(count: u64) -> usize {
+    usize::try_from(count)
+        .unwrap_or(usize::MAX)
+        .min(MAX_RESERVED_ENTRIES)
+}
 
 /// Everything `parse` extracts from a file, before it is paired with its bytes.
 pub(crate) struct Parsed {
@@ -163,8 +175,7 @@ fn check_count(
 type Metadata = (Vec<(String, MetaValue)>, HashMap<String, usize>);
 
 fn read_metadata(cur: &mut Cursor<'_>, kv_count: u64) -> Result<Metadata, GgufError> {
-    // `check_count` bounded kv_count by the file length, so these reservations are bounded too.
-    let capacity = usize::try_from(kv_count).unwrap_or(0);
+    let capacity = reserved_capacity(kv_count);
     let mut metadata = Vec::with_capacity(capacity);
     let mut key_index = HashMap::with_capacity(capacity);
 
@@ -259,7 +270,6 @@ fn read_array(cur: &mut Cursor<'_>, key: &str, depth: usize) -> Result<MetaArray
         min_len,
     )?;
     // After `check_count`, count * min_len <= remaining bytes, so neither overflows.
-    let n = usize::try_from(count).unwrap_or(0);
     let fixed_len = count * min_len;
     let field = || format!("elements of array `{key}`");
 
@@ -293,21 +303,21 @@ fn read_array(cur: &mut Cursor<'_>, key: &str, depth: usize) -> Result<MetaArray
         ValueType::Bool => {
             let start = cur.offset();
             let raw = cur.take(fixed_len, &field)?;
-            let mut values = Vec::with_capacity(n);
+            let mut values = Vec::with_capacity(raw.len());
             for (i, &byte) in raw.iter().enumerate() {
                 values.push(parse_bool(byte, key, start + i as u64)?);
             }
             MetaArray::Bool(values)
         }
         ValueType::String => {
-            let mut values = Vec::with_capacity(n);
+            let mut values = Vec::with_capacity(reserved_capacity(count));
             for i in 0..count {
                 values.push(cur.string(&|| format!("element {i} of array `{key}`"))?);
             }
             MetaArray::String(values)
         }
         ValueType::Array => {
-            let mut values = Vec::with_capacity(n);
+            let mut values = Vec::with_capacity(reserved_capacity(count));
             for _ in 0..count {
                 values.push(read_array(cur, key, depth + 1)?);
             }
@@ -345,8 +355,7 @@ fn read_tensor_table(
     tensor_count: u64,
     alignment: u64,
 ) -> Result<TensorTable, GgufError> {
-    // `check_count` bounded tensor_count by the file length.
-    let capacity = usize::try_from(tensor_count).unwrap_or(0);
+    let capacity = reserved_capacity(tensor_count);
     let mut tensors = Vec::with_capacity(capacity);
     let mut tensor_index = HashMap::with_capacity(capacity);
 

@@ -13,44 +13,9 @@ pub struct RopeTable {
 }
 
 impl RopeTable {
-    /// Computes `inv_freq[i] = theta^(-2i / head_dim)`, then applies the scaling.
-    ///
-    /// The values are rounded to f32 as Hugging Face transformers computes them, so angles
-    /// agree with it to the last bits for the positions a context holds.
+    /// Builds the table of `rope` for heads of `head_dim` dimensions.
     pub fn new(rope: &Rope, head_dim: usize) -> RopeTable {
-        let half = head_dim / 2;
-        let mut inv_freq: Vec<f32> = (0..half)
-            .map(|i| {
-                let exponent = (2 * i) as f32 / head_dim as f32;
-                1.0 / libm::powf(rope.theta as f32, exponent)
-            })
-            .collect();
-        match rope.scaling {
-            None => {}
-            Some(RopeScaling::Linear { factor }) => {
-                for f in inv_freq.iter_mut() {
-                    *f /= factor as f32;
-                }
-            }
-            Some(RopeScaling::Llama3 { factor, low_freq_factor, high_freq_factor, original_max_position }) => {
-                let original = original_max_position as f64;
-                let low_freq_wavelen = original / low_freq_factor;
-                let high_freq_wavelen = original / high_freq_factor;
-                for f in inv_freq.iter_mut() {
-                    let freq = *f as f64;
-                    let wavelen = 2.0 * core::f64::consts::PI / freq;
-                    *f = if wavelen < high_freq_wavelen {
-                        freq as f32
-                    } else if wavelen > low_freq_wavelen {
-                        (freq / factor) as f32
-                    } else {
-                        let smooth = (original / wavelen - low_freq_factor) / (high_freq_factor - low_freq_factor);
-                        ((1.0 - smooth) * freq / factor + smooth * freq) as f32
-                    };
-                }
-            }
-        }
-        RopeTable { head_dim, layout: rope.layout, inv_freq }
+        RopeTable { head_dim, layout: rope.layout, inv_freq: inverse_frequencies(rope, head_dim) }
     }
 
     /// Head dimension this table serves.
@@ -75,4 +40,44 @@ impl RopeTable {
             }
         }
     }
+}
+
+/// Computes `inv_freq[i] = theta^(-2i / head_dim)`, then applies the model's scaling.
+///
+/// The values are rounded to f32 as Hugging Face transformers computes them, so angles
+/// agree with it to the last bits for the positions a context holds.
+pub fn inverse_frequencies(rope: &Rope, head_dim: usize) -> Vec<f32> {
+    let half = head_dim / 2;
+    let mut inv_freq: Vec<f32> = (0..half)
+        .map(|i| {
+            let exponent = (2 * i) as f32 / head_dim as f32;
+            1.0 / libm::powf(rope.theta as f32, exponent)
+        })
+        .collect();
+    match rope.scaling {
+        None => {}
+        Some(RopeScaling::Linear { factor }) => {
+            for f in inv_freq.iter_mut() {
+                *f /= factor as f32;
+            }
+        }
+        Some(RopeScaling::Llama3 { factor, low_freq_factor, high_freq_factor, original_max_position }) => {
+            let original = original_max_position as f64;
+            let low_freq_wavelen = original / low_freq_factor;
+            let high_freq_wavelen = original / high_freq_factor;
+            for f in inv_freq.iter_mut() {
+                let freq = *f as f64;
+                let wavelen = 2.0 * core::f64::consts::PI / freq;
+                *f = if wavelen < high_freq_wavelen {
+                    freq as f32
+                } else if wavelen > low_freq_wavelen {
+                    (freq / factor) as f32
+                } else {
+                    let smooth = (original / wavelen - low_freq_factor) / (high_freq_factor - low_freq_factor);
+                    ((1.0 - smooth) * freq / factor + smooth * freq) as f32
+                };
+            }
+        }
+    }
+    inv_freq
 }

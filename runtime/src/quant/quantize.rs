@@ -138,7 +138,9 @@ pub fn quantize_activations(x: &[f32], out: &mut [BlockQ8Act]) {
         let end = (start + QK).min(x.len());
         let values = &x[start..end];
         let amax = values.iter().fold(0.0f32, |m, v| m.max(v.abs()));
-        let d = amax / 127.0;
+        // f32::max skips NaN, and a NaN quantizes to 0, so a non-finite activation would vanish
+        // here. A NaN scale carries it into the output, where `Session::eval` reports it.
+        let d = if values.iter().all(|v| v.is_finite()) { amax / 127.0 } else { f32::NAN };
         let inverse = if d != 0.0 { 1.0 / d } else { 0.0 };
         let mut sum = 0i32;
         block.qs = [0; QK];
@@ -159,7 +161,8 @@ pub fn quantize_activations_16(x: &[f32], out: &mut [BlockQ16Act]) {
         let end = (start + QK).min(x.len());
         let values = &x[start..end];
         let amax = values.iter().fold(0.0f32, |m, v| m.max(v.abs()));
-        let d = amax / 32767.0;
+        // As in `quantize_activations`: a NaN scale keeps a non-finite activation visible.
+        let d = if values.iter().all(|v| v.is_finite()) { amax / 32767.0 } else { f32::NAN };
         let inverse = if d != 0.0 { 1.0 / d } else { 0.0 };
         block.qs = [0; QK];
         for (q, &v) in block.qs.iter_mut().zip(values) {
