@@ -3,12 +3,14 @@
 
 use std::path::Path;
 
-use tinyllm::{DType, Model, Session, Tokenizer};
+use tinyllm::{DType, KvType, Model, Session, Tokenizer};
 use tinyllm_convert::{convert, ConvertOptions};
 use tinyllm_tests::{fixtures_dir, greedy, ids, max_abs_diff, read_f32, read_json};
 
 /// Relative tolerance on logits: max |difference| below 1e-4 × max |logit|.
 const RELATIVE_TOLERANCE: f32 = 1e-4;
+/// Relative tolerance with an f16 KV cache.
+const F16_KV_TOLERANCE: f32 = 2e-3;
 
 fn check_model(name: &str, dtype: DType) {
     let dir = fixtures_dir().join("models").join(name);
@@ -37,6 +39,19 @@ fn check_model(name: &str, dtype: DType) {
             let (diff, _) = max_abs_diff(step, &expected[t * vocab..(t + 1) * vocab]);
             assert!(diff < RELATIVE_TOLERANCE * scale, "{name} {case_name} decode position {t}: max |diff| {diff}");
         }
+    }
+
+    // An f16 KV cache rounds keys and values to 11 significant bits; the logits stay within
+    // 2e-3 of transformers' (relative to the largest logit), prefill and decode alike.
+    for case in reference["cases"].as_array().unwrap() {
+        let tokens = ids(&case["input_ids"]);
+        let expected = read_f32(&dir.join(case["logits_file"].as_str().unwrap()));
+        let mut session = Session::with_kv_type(&model, None, KvType::F16);
+        let actual = session.eval_all_logits(&tokens).unwrap().to_vec();
+        let (diff, scale) = max_abs_diff(&actual, &expected);
+        let case_name = case["name"].as_str().unwrap();
+        eprintln!("{name} ({dtype}) {case_name}, f16 KV cache: max |diff| {diff:.3e}, ratio {:.3e}", diff / scale);
+        assert!(diff < F16_KV_TOLERANCE * scale, "{name} {case_name} with an f16 KV cache: max |diff| {diff} >= {F16_KV_TOLERANCE} x {scale}");
     }
 
     for case in reference["greedy"].as_array().unwrap() {

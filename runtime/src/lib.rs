@@ -45,6 +45,7 @@ pub use error::{Error, ErrorKind, Result};
 pub use format::{Architecture, DType, Metadata};
 pub use model::{Model, OpenOptions};
 pub use sampler::{Sampler, SamplerParams};
+pub use forward::kv_cache::KvType;
 pub use session::{Session, DEFAULT_CONTEXT};
 #[cfg(feature = "std")]
 pub use tokenizer::{ChatMessage, TextStream, Tokenizer};

@@ -3,7 +3,7 @@
 use alloc::vec::Vec;
 
 use crate::error::{ErrorKind, Result};
-use crate::forward::kv_cache::KvCache;
+use crate::forward::kv_cache::{KvCache, KvType};
 use crate::forward::Forward;
 use crate::model::Model;
 
@@ -27,11 +27,18 @@ impl<'m> Session<'m> {
     /// Creates a session with `context` positions, capped by the model's maximum context.
     /// `None` selects [`DEFAULT_CONTEXT`] (also capped).
     pub fn new(model: &'m Model<'m>, context: Option<usize>) -> Session<'m> {
+        Session::with_kv_type(model, context, KvType::F32)
+    }
+
+    /// Creates a session like [`Session::new`] whose KV cache stores `kv_type` values: f16
+    /// halves the cache's memory and the bytes attention reads, at a small cost in precision
+    /// (docs/benchmarks.md measures it).
+    pub fn with_kv_type(model: &'m Model<'m>, context: Option<usize>, kv_type: KvType) -> Session<'m> {
         let max = model.metadata().max_context as usize;
         let context = context.unwrap_or(DEFAULT_CONTEXT).clamp(1, max);
         Session {
             model,
-            cache: KvCache::new(model.metadata(), context),
+            cache: KvCache::with_type(model.metadata(), context, kv_type),
             forward: Forward::new(model.metadata()),
             logits: Vec::new(),
             tokens: Vec::new(),
@@ -43,8 +50,15 @@ impl<'m> Session<'m> {
     #[cfg(feature = "std")]
     pub fn with_threads(model: &'m Model<'m>, context: Option<usize>, threads: usize) -> Session<'m> {
         let mut session = Session::new(model, context);
-        session.forward.set_threads(threads);
+        session.set_threads(threads);
         session
+    }
+
+    /// Runs the matrix products on `threads` threads (the caller's included) of a pool the
+    /// session owns, from the next evaluation on.
+    #[cfg(feature = "std")]
+    pub fn set_threads(&mut self, threads: usize) {
+        self.forward.set_threads(threads);
     }
 
     /// Number of threads the matrix products run on.
@@ -92,6 +106,11 @@ impl<'m> Session<'m> {
     /// Returns the kernel table this session runs, or the error that selecting it raised.
     pub fn kernels(&self) -> Result<&'static crate::kernels::Kernels> {
         self.forward.kernels()
+    }
+
+    /// The element type of the KV cache.
+    pub fn kv_type(&self) -> KvType {
+        self.cache.kv_type()
     }
 
     /// Bytes held by the KV cache.

@@ -8,7 +8,7 @@
 //! of the products the kernel adds up: `Σ|w_i·x_i|` over dequantized values, and for Q4_1 the
 //! `d·q·x` and `m·x` products separately. A row here has at most 132 sub-blocks (33 blocks of
 //! 128), so f32 rounding, at most about `(n + 2) · 2^-24` of that sum for `n` terms, stays
-//! below 1e-5 of it. Element-wise kernels (`axpy_f32`, `silu_mul`) are held to the same
+//! below 1e-5 of it. Element-wise kernels (`axpy_f32`, `axpy_f16`, `silu_mul`) are held to the same
 //! relative bound per element. Tables in `BIT_IDENTICAL` promise more, the scalar result bit
 //! for bit, and are checked for it.
 //!
@@ -527,6 +527,27 @@ fn axpy_f32_matches_scalar() {
             for i in 0..n {
                 let terms = f64::from(y[i]).abs() + (f64::from(a) * f64::from(x[i])).abs();
                 let what = || format!("{} axpy_f32 of length {n}, element {i}", table.isa);
+                assert_close(table.isa, got[i], want[i], terms, &what);
+            }
+        }
+    }
+}
+
+#[test]
+fn axpy_f16_matches_scalar() {
+    for table in simd_tables() {
+        for (seed, &n) in FLOAT_LENGTHS.iter().enumerate() {
+            let mut rng = Rng::new(6500 + seed as u64);
+            let a = rng.wide();
+            let x = random_f16(&mut rng, n);
+            let y = random_f32(&mut rng, n);
+            let mut got = y.clone();
+            let mut want = y.clone();
+            (table.axpy_f16)(a, &x, &mut got);
+            (kernels::SCALAR.axpy_f16)(a, &x, &mut want);
+            for i in 0..n {
+                let terms = f64::from(y[i]).abs() + (f64::from(a) * f64::from(x[i].to_f32())).abs();
+                let what = || format!("{} axpy_f16 of length {n}, element {i}", table.isa);
                 assert_close(table.isa, got[i], want[i], terms, &what);
             }
         }

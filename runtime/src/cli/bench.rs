@@ -30,6 +30,9 @@ pub struct BenchArgs {
     /// Print one JSON object instead of a table.
     #[arg(long)]
     json: bool,
+    /// Element type of the KV cache: f16 or f32.
+    #[arg(long, default_value = "f16", value_parser = super::parse_kv_type)]
+    kv_type: tinyllm::KvType,
     /// Also measure memory read bandwidth (a STREAM-like pass over 1 GiB with each thread
     /// count), the ceiling of decode speed for a model that does not fit in cache.
     #[arg(long)]
@@ -138,7 +141,8 @@ pub fn bench(args: BenchArgs) -> Result<()> {
     let max_len = args.prompt.iter().chain(args.generate.iter()).copied().max().unwrap_or(1) + 1;
     for &requested in &args.threads {
         let threads = if requested == 0 { tinyllm::threads::physical_cores() } else { requested };
-        let mut session = Session::with_threads(&model, Some(max_len), threads);
+        let mut session = Session::with_kv_type(&model, Some(max_len), args.kv_type);
+        session.set_threads(threads);
         for &p in args.prompt.iter().filter(|&&p| p > 0) {
             let prompt = tokens(p, vocab, p as u64);
             session.reset();
@@ -205,6 +209,7 @@ pub fn bench(args: BenchArgs) -> Result<()> {
             "weight_bytes": weight_bytes,
             "bits_per_weight": bits_per_weight,
             "kernels": kernels_line(),
+            "kv_type": args.kv_type.name(),
             "cpu": cpu_name(),
             "logical_cpus": std::thread::available_parallelism().map(|n| n.get()).unwrap_or(1),
             "physical_cores": tinyllm::threads::physical_cores(),
@@ -219,6 +224,7 @@ pub fn bench(args: BenchArgs) -> Result<()> {
     println!("model:      {} ({}, {:.1} M parameters)", args.model.display(), meta.architecture.name(), model.parameter_count() as f64 / 1e6);
     println!("size:       {:.1} MiB of weights, {bits_per_weight:.2} bits per weight", weight_bytes as f64 / 1048576.0);
     println!("kernels:    {}", kernels_line());
+    println!("KV cache:   {}", args.kv_type.name());
     println!("machine:    {}, {} logical CPUs, {} physical cores", cpu_name(), std::thread::available_parallelism().map(|n| n.get()).unwrap_or(1), tinyllm::threads::physical_cores());
     println!("open to first token: {:.1} ms (open, then one token on one thread)", first_token.as_secs_f64() * 1e3);
     if let Some(rss) = rss {

@@ -29,7 +29,8 @@ pub fn chat(args: ChatArgs) -> Result<()> {
     if !tokenizer.has_chat_template() {
         bail!("{} has no chat template; use `tinyllm run` instead", args.model.model.display());
     }
-    let mut session = Session::with_threads(&model, Some(args.generation.context), args.generation.thread_count());
+    let mut session = Session::with_kv_type(&model, Some(args.generation.context), args.generation.kv_type);
+    session.set_threads(args.generation.thread_count());
     let mut sampler = Sampler::new(args.generation.sampler_params());
     let opening: Vec<ChatMessage> = args.system.iter().map(|s| ChatMessage::new("system", s)).collect();
     let mut messages = opening.clone();

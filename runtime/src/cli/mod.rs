@@ -68,6 +68,9 @@ pub struct GenerationArgs {
     /// Context length in tokens (capped by the model's maximum).
     #[arg(short = 'c', long, default_value_t = tinyllm::DEFAULT_CONTEXT)]
     pub context: usize,
+    /// Element type of the KV cache: f16 (half the memory) or f32.
+    #[arg(long, default_value = "f16", value_parser = parse_kv_type)]
+    pub kv_type: tinyllm::KvType,
     /// Print model and timing details to standard error.
     #[arg(short, long)]
     pub verbose: bool,
@@ -125,4 +128,9 @@ pub fn dispatch(cli: Cli) -> anyhow::Result<()> {
         Command::Perplexity(args) => perplexity::perplexity(args),
         Command::Bench(args) => bench::bench(args),
     }
+}
+
+/// Parses `--kv-type`.
+pub fn parse_kv_type(name: &str) -> Result<tinyllm::KvType, String> {
+    tinyllm::KvType::from_name(name).ok_or_else(|| format!("unknown KV cache type \"{name}\"; use f16 or f32"))
 }

@@ -26,8 +26,13 @@ pub struct PerplexityArgs {
     #[arg(long, default_value_t = 16)]
     chunks: usize,
     /// A reference model (for example the f32 file) to compare next-token distributions with.
+    /// It always runs with an f32 KV cache.
     #[arg(long)]
     reference: Option<PathBuf>,
+    /// Element type of the scored models' KV cache: f32 or f16. Scoring a model with f16
+    /// against itself as --reference measures what the f16 cache costs.
+    #[arg(long, default_value = "f32", value_parser = super::parse_kv_type)]
+    kv_type: tinyllm::KvType,
 }
 
 /// Natural-log softmax of `logits`.
@@ -91,7 +96,7 @@ pub fn perplexity(args: PerplexityArgs) -> Result<()> {
             None => None,
         };
         for (model, score) in models.iter().zip(scores.iter_mut()) {
-            let logits = Session::new(model, Some(args.chunk)).eval_all_logits(chunk)?.to_vec();
+            let logits = Session::with_kv_type(model, Some(args.chunk), args.kv_type).eval_all_logits(chunk)?.to_vec();
             for t in args.chunk / 2..args.chunk - 1 {
                 let row = &logits[t * vocab..(t + 1) * vocab];
                 let log_p = log_softmax(row);

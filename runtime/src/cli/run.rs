@@ -43,7 +43,8 @@ pub fn run(args: RunArgs) -> Result<()> {
     if tokens.is_empty() {
         bail!("the prompt encodes to no tokens; give a non-empty prompt");
     }
-    let mut session = Session::with_threads(&model, Some(args.generation.context), args.generation.thread_count());
+    let mut session = Session::with_kv_type(&model, Some(args.generation.context), args.generation.kv_type);
+    session.set_threads(args.generation.thread_count());
     if tokens.len() > session.context() {
         bail!(
             "the prompt has {} tokens but the context holds {}; raise --context (the model allows up to {}) or shorten the prompt",

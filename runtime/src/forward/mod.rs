@@ -15,7 +15,7 @@ use crate::format::Metadata;
 use crate::kernels::{self, matmul, Kernels, Parallel, QuantizedInput, Serial};
 use crate::model::Model;
 use crate::tensor::Matrix;
-use kv_cache::KvCache;
+use kv_cache::{KvCache, KvLayer};
 use ops::{add_bias, rms_norm, rms_norm_in_place, softmax};
 use rope::RopeTable;
 
@@ -202,29 +202,10 @@ fn attention_block(b: &mut Buffers, ropes: &[RopeTable], k: &Kernels, parallel: 
     cache.append(layer, &b.k[..n * kv_dim], &b.v[..n * kv_dim]);
 
     // Causal attention: token t sees positions 0..=start + t.
-    let keys = cache.keys(layer);
-    let values = cache.values(layer);
-    let group = n_heads / n_kv_heads;
-    let kernels = k;
-    let scale = 1.0 / libm::sqrtf(head_dim as f32);
-    for t in 0..n {
-        let visible = start + t + 1;
-        for h in 0..n_heads {
-            let kv_head = h / group;
-            let q = &b.q[t * q_dim + h * head_dim..t * q_dim + (h + 1) * head_dim];
-            let scores = &mut b.scores[..visible];
-            for (p, score) in scores.iter_mut().enumerate() {
-                let key = &keys[p * kv_dim + kv_head * head_dim..p * kv_dim + (kv_head + 1) * head_dim];
-                *score = (kernels.dot_f32)(q, key) * scale;
-            }
-            softmax(scores);
-            let out = &mut b.attn[t * q_dim + h * head_dim..t * q_dim + (h + 1) * head_dim];
-            out.fill(0.0);
-            for (p, &weight) in scores.iter().enumerate() {
-                let value = &values[p * kv_dim + kv_head * head_dim..p * kv_dim + (kv_head + 1) * head_dim];
-                (kernels.axpy_f32)(weight, value, out);
-            }
-        }
+    let shape = AttentionShape { n_heads, group: n_heads / n_kv_heads, head_dim, q_dim, kv_dim, scale: 1.0 / libm::sqrtf(head_dim as f32) };
+    match cache.layer(layer) {
+        KvLayer::F32 { keys, values } => attend(b, k, &shape, keys, values, n, start),
+        KvLayer::F16 { keys, values } => attend(b, k, &shape, keys, values, n, start),
     }
 
     project(k, parallel, &w.attn_output, &b.attn[..n * q_dim], n, &mut b.xq, true, &mut b.xn[..n * hidden]);
@@ -247,5 +228,67 @@ fn ffn_block(b: &mut Buffers, k: &Kernels, parallel: &dyn Parallel, model: &Mode
     project(k, parallel, &w.ffn_down, &b.gate[..n * ffn], n, &mut b.xq, true, &mut b.xn[..n * hidden]);
     for (x, delta) in b.x[..n * hidden].iter_mut().zip(&b.xn[..n * hidden]) {
         *x += delta;
+    }
+}
+
+/// The head layout of one layer's attention.
+struct AttentionShape {
+    n_heads: usize,
+    /// Query heads per KV head.
+    group: usize,
+    head_dim: usize,
+    q_dim: usize,
+    kv_dim: usize,
+    scale: f32,
+}
+
+/// An element type of the KV cache, read by the matching kernels.
+trait KvElement: Sized {
+    fn dot(kernels: &Kernels, key: &[Self], q: &[f32]) -> f32;
+    fn axpy(kernels: &Kernels, weight: f32, value: &[Self], out: &mut [f32]);
+}
+
+impl KvElement for f32 {
+    fn dot(kernels: &Kernels, key: &[f32], q: &[f32]) -> f32 {
+        (kernels.dot_f32)(q, key)
+    }
+
+    fn axpy(kernels: &Kernels, weight: f32, value: &[f32], out: &mut [f32]) {
+        (kernels.axpy_f32)(weight, value, out)
+    }
+}
+
+impl KvElement for half::f16 {
+    fn dot(kernels: &Kernels, key: &[half::f16], q: &[f32]) -> f32 {
+        (kernels.dot_f16)(key, q)
+    }
+
+    fn axpy(kernels: &Kernels, weight: f32, value: &[half::f16], out: &mut [f32]) {
+        (kernels.axpy_f16)(weight, value, out)
+    }
+}
+
+/// Softmax attention of the `n` new queries in `b.q` over the cached keys and values, into
+/// `b.attn`. Query `t` sees positions `0..=start + t`.
+fn attend<E: KvElement>(b: &mut Buffers, kernels: &Kernels, shape: &AttentionShape, keys: &[E], values: &[E], n: usize, start: usize) {
+    let AttentionShape { n_heads, group, head_dim, q_dim, kv_dim, scale } = *shape;
+    for t in 0..n {
+        let visible = start + t + 1;
+        for h in 0..n_heads {
+            let kv_head = h / group;
+            let q = &b.q[t * q_dim + h * head_dim..t * q_dim + (h + 1) * head_dim];
+            let scores = &mut b.scores[..visible];
+            for (p, score) in scores.iter_mut().enumerate() {
+                let key = &keys[p * kv_dim + kv_head * head_dim..p * kv_dim + (kv_head + 1) * head_dim];
+                *score = E::dot(kernels, key, q) * scale;
+            }
+            softmax(scores);
+            let out = &mut b.attn[t * q_dim + h * head_dim..t * q_dim + (h + 1) * head_dim];
+            out.fill(0.0);
+            for (p, &weight) in scores.iter().enumerate() {
+                let value = &values[p * kv_dim + kv_head * head_dim..p * kv_dim + (kv_head + 1) * head_dim];
+                E::axpy(kernels, weight, value, out);
+            }
+        }
     }
 }

@@ -117,6 +117,8 @@ pub struct Kernels {
     pub dot_f16: fn(&[f16], &[f32]) -> f32,
     /// `y += a * x`.
     pub axpy_f32: fn(f32, &[f32], &mut [f32]),
+    /// `y += a * x` with `x` in f16 (the values of an f16 KV cache).
+    pub axpy_f16: fn(f32, &[f16], &mut [f32]),
     /// SwiGLU in place: `gate = silu(gate) * up`.
     pub silu_mul: fn(&mut [f32], &[f32]),
 }
@@ -153,6 +155,7 @@ pub static SCALAR: Kernels = Kernels {
     dot_f32: scalar::dot_f32,
     dot_f16: scalar::dot_f16,
     axpy_f32: scalar::axpy_f32,
+    axpy_f16: scalar::axpy_f16,
     silu_mul: scalar::silu_mul,
 };
 

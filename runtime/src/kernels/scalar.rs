@@ -127,6 +127,13 @@ pub fn axpy_f32(a: f32, x: &[f32], y: &mut [f32]) {
     }
 }
 
+/// `y += a * x` with `x` in f16: each value is widened to f32 exactly, then as `axpy_f32`.
+pub fn axpy_f16(a: f32, x: &[f16], y: &mut [f32]) {
+    for (y, &x) in y.iter_mut().zip(x) {
+        *y += a * x.to_f32();
+    }
+}
+
 /// SwiGLU in place: `gate = gate / (1 + e^-gate) * up`.
 pub fn silu_mul(gate: &mut [f32], up: &[f32]) {
     for (g, &u) in gate.iter_mut().zip(up) {

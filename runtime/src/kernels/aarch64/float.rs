@@ -137,6 +137,32 @@ pub(super) unsafe fn axpy_f32(a: f32, x: &[f32], y: &mut [f32]) {
     scalar::axpy_f32(a, &x[main..n], &mut y[main..n]);
 }
 
+/// `y += a * x` with `x` in f16, each value widened to f32 exactly (`fcvtl`), then multiply
+/// and add as in the scalar twin.
+///
+/// # Safety
+/// The CPU must support NEON.
+#[inline(always)]
+pub(super) unsafe fn axpy_f16(a: f32, x: &[f16], y: &mut [f32]) {
+    let n = x.len().min(y.len());
+    let main = n - n % 8;
+    // SAFETY: the caller guarantees NEON. `f16` is a `repr(transparent)` wrapper of `u16`.
+    // The loads and stores touch elements `8c..8c + 8` of `x` and `y`, below `main <= n`.
+    // `y` is borrowed mutably, so nothing else reads it.
+    unsafe {
+        let scale = vdupq_n_f32(a);
+        for c in 0..main / 8 {
+            let (px, py) = (x.as_ptr().add(8 * c) as *const u16, y.as_mut_ptr().add(8 * c));
+            let [x0, x1] = f16x8_to_f32(vld1q_u16(px));
+            let y0 = vaddq_f32(vld1q_f32(py), vmulq_f32(scale, x0));
+            let y1 = vaddq_f32(vld1q_f32(py.add(4)), vmulq_f32(scale, x1));
+            vst1q_f32(py, y0);
+            vst1q_f32(py.add(4), y1);
+        }
+    }
+    scalar::axpy_f16(a, &x[main..n], &mut y[main..n]);
+}
+
 /// Computes `e^x` per lane. Results below the smallest normal f32 lose precision, `x` above 89
 /// gives infinity and `x` below -104 gives zero, and NaN stays NaN. Through `silu_mul`, the test
 /// `silu_mul_matches_scalar_on_sweep` (gates in [-100, 100] and every power of two) measured at

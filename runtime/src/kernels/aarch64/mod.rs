@@ -50,6 +50,7 @@ macro_rules! kernel_table {
             dot_f32(a: &[f32], b: &[f32]) -> f32 = super::float::dot_f32(a, b);
             dot_f16(a: &[half::f16], b: &[f32]) -> f32 = super::float::dot_f16(a, b);
             axpy_f32(a: f32, x: &[f32], y: &mut [f32]) -> () = super::float::axpy_f32(a, x, y);
+            axpy_f16(a: f32, x: &[half::f16], y: &mut [f32]) -> () = super::float::axpy_f16(a, x, y);
             silu_mul(gate: &mut [f32], up: &[f32]) -> () = super::float::silu_mul(gate, up);
         );
 
@@ -70,6 +71,7 @@ macro_rules! kernel_table {
             dot_f32,
             dot_f16,
             axpy_f32,
+            axpy_f16,
             silu_mul,
         };
     };

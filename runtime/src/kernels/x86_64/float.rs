@@ -22,6 +22,9 @@ trait Element: Copy {
 
     /// Computes the dot product with the scalar twin, for the tail.
     fn scalar_dot(a: &[Self], b: &[f32]) -> f32;
+
+    /// Computes `y += a · x` with the scalar twin, for the tail.
+    fn scalar_axpy(a: f32, x: &[Self], y: &mut [f32]);
 }
 
 impl Element for f32 {
@@ -33,6 +36,10 @@ impl Element for f32 {
 
     fn scalar_dot(a: &[f32], b: &[f32]) -> f32 {
         scalar::dot_f32(a, b)
+    }
+
+    fn scalar_axpy(a: f32, x: &[f32], y: &mut [f32]) {
+        scalar::axpy_f32(a, x, y)
     }
 }
 
@@ -46,6 +53,10 @@ impl Element for f16 {
 
     fn scalar_dot(a: &[f16], b: &[f32]) -> f32 {
         scalar::dot_f16(a, b)
+    }
+
+    fn scalar_axpy(a: f32, x: &[f16], y: &mut [f32]) {
+        scalar::axpy_f16(a, x, y)
     }
 }
 
@@ -77,12 +88,13 @@ unsafe fn dot<E: Element>(a: &[E], b: &[f32]) -> f32 {
     sum + E::scalar_dot(&a[i..], &b[i..])
 }
 
-/// `y += a · x` over the shorter of `x` and `y`, as the scalar twin.
+/// `y += a · x` over the shorter of `x` and `y`, as the scalar twin; the generic body of
+/// `axpy_f32` and `axpy_f16`.
 ///
 /// # Safety
-/// The CPU must support AVX.
+/// The CPU must support AVX and F16C.
 #[inline(always)]
-unsafe fn axpy(a: f32, x: &[f32], y: &mut [f32]) {
+unsafe fn axpy<E: Element>(a: f32, x: &[E], y: &mut [f32]) {
     let n = x.len().min(y.len());
     let (px, py) = (x.as_ptr(), y.as_mut_ptr());
     let mut i = 0;
@@ -91,12 +103,12 @@ unsafe fn axpy(a: f32, x: &[f32], y: &mut [f32]) {
     unsafe {
         let scale = _mm256_set1_ps(a);
         while i + 8 <= n {
-            let sum = _mm256_add_ps(_mm256_loadu_ps(py.add(i)), _mm256_mul_ps(scale, _mm256_loadu_ps(px.add(i))));
+            let sum = _mm256_add_ps(_mm256_loadu_ps(py.add(i)), _mm256_mul_ps(scale, E::load8(px.add(i))));
             _mm256_storeu_ps(py.add(i), sum);
             i += 8;
         }
     }
-    scalar::axpy_f32(a, &x[i..n], &mut y[i..n]);
+    E::scalar_axpy(a, &x[i..n], &mut y[i..n]);
 }
 
 /// f32 · f32 (length contract of `dot`).
@@ -125,6 +137,16 @@ pub(super) unsafe fn dot_f16(a: &[f16], b: &[f32]) -> f32 {
 /// The CPU must support AVX2, FMA and F16C.
 #[target_feature(enable = "avx2,fma,f16c")]
 pub(super) unsafe fn axpy_f32(a: f32, x: &[f32], y: &mut [f32]) {
+    // SAFETY: this function's target features include the ones `axpy` requires.
+    unsafe { axpy(a, x, y) }
+}
+
+/// `y += a · x` with `x` in f16.
+///
+/// # Safety
+/// The CPU must support AVX2, FMA and F16C.
+#[target_feature(enable = "avx2,fma,f16c")]
+pub(super) unsafe fn axpy_f16(a: f32, x: &[f16], y: &mut [f32]) {
     // SAFETY: this function's target features include the ones `axpy` requires.
     unsafe { axpy(a, x, y) }
 }

@@ -51,6 +51,7 @@ pub(super) fn table() -> &'static Kernels {
         dot_f32,
         dot_f16,
         axpy_f32,
+        axpy_f16,
         // SwiGLU stays scalar, because `libm::expf` is what makes it bit-identical. A vectorized
         // e^x within 1 ulp of it made `silu_mul` about 8 times faster (an estimated 4% of a
         // SmolLM2-135M decode step), but it moved that model's Q4_0 logits by about 0.1.
@@ -85,4 +86,5 @@ table_entries! {
     fn dot_f32(a: &[f32], b: &[f32]) -> f32 = float::dot_f32;
     fn dot_f16(a: &[f16], b: &[f32]) -> f32 = float::dot_f16;
     fn axpy_f32(a: f32, x: &[f32], y: &mut [f32]) -> () = float::axpy_f32;
+    fn axpy_f16(a: f32, x: &[f16], y: &mut [f32]) -> () = float::axpy_f16;
 }
