@@ -92,3 +92,24 @@ pub fn write_dir_with(path: &Path, fill: impl FnOnce(&Path) -> Result<()>) -> Re
     }
     fsync_dir(path.parent().unwrap_or(Path::new(".")))
 }
+
+/// Removes what killed writers left in `dir`: temporary files and folders (`.NAME.PID.tmp`)
+/// and folders moved aside for replacement (`.NAME.PID.old`) whose process no longer runs.
+/// Only Linux tells whether a process runs (through /proc); elsewhere nothing is removed.
+pub fn remove_stale(dir: &Path) {
+    if !Path::new("/proc/self").exists() {
+        return;
+    }
+    let Ok(entries) = std::fs::read_dir(dir) else { return };
+    for entry in entries.flatten() {
+        let name = entry.file_name().to_string_lossy().into_owned();
+        let Some(rest) = name.strip_prefix('.').and_then(|rest| rest.strip_suffix(".tmp").or_else(|| rest.strip_suffix(".old"))) else { continue };
+        let Some((_, pid)) = rest.rsplit_once('.') else { continue };
+        if pid.parse::<u32>().is_err() || Path::new("/proc").join(pid).exists() {
+            continue;
+        }
+        let path = entry.path();
+        // A failed removal leaves only litter, which the next run retries.
+        let _ = if path.is_dir() { std::fs::remove_dir_all(&path) } else { std::fs::remove_file(&path) };
+    }
+}

@@ -71,9 +71,18 @@ fn report(summary: &RunSummary, written: &[PathBuf]) {
     }
 }
 
+/// Reads the run configuration and removes what a killed earlier run left in its output
+/// folders: temporary files and folders of interrupted writes.
+fn read_config(config_path: &Path) -> Result<RunConfig> {
+    let config = RunConfig::read(config_path)?;
+    crate::atomic::remove_stale(&config.output.dir);
+    crate::atomic::remove_stale(&config.cache_dir());
+    Ok(config)
+}
+
 /// Runs supervised fine-tuning as configured in `config_path`.
 pub fn sft(config_path: &Path, quiet: bool) -> Result<()> {
-    let config = RunConfig::read(config_path)?;
+    let config = read_config(config_path)?;
     let model_path = config.model.as_ref().map(|m| m.path.clone()).ok_or_else(|| TrainError::config(config_path, "[model] path is missing; sft needs the model to fine-tune"))?;
     let model = load(&model_path, DType::F32, &device()?)?;
     let (train, dev) = read_data(&config, &model)?;
@@ -146,7 +155,7 @@ fn prepare_distill(config: &RunConfig, config_path: &Path, quiet: bool) -> Resul
 
 /// Computes the teacher's top-k caches for the configured data without training.
 pub fn topk(config_path: &Path, quiet: bool) -> Result<()> {
-    let mut config = RunConfig::read(config_path)?;
+    let mut config = read_config(config_path)?;
     if config.distill.top_k == 0 {
         config.distill.top_k = 64;
     }
@@ -157,7 +166,7 @@ pub fn topk(config_path: &Path, quiet: bool) -> Result<()> {
 
 /// Runs distillation as configured in `config_path`.
 pub fn distill(config_path: &Path, quiet: bool) -> Result<()> {
-    let config = RunConfig::read(config_path)?;
+    let config = read_config(config_path)?;
     let (teacher, train, dev, caches) = prepare_distill(&config, config_path, quiet)?;
     let student = make_student(&config, config_path, &teacher)?;
     check_vocabularies(&teacher, &student)?;

@@ -1,5 +1,7 @@
 //! The `tinyllm-train` binary: a run killed with SIGKILL resumes to the same weights as an
-//! uninterrupted run, distillation writes its outputs, and bad configurations fail cleanly.
+//! uninterrupted run, a run killed at any point leaves each output complete or absent,
+//! distillation writes its outputs, chat JSONL trains directly, the data
+//! and eval commands run, and bad configurations fail cleanly.
 
 mod common;
 
@@ -97,6 +99,128 @@ fn killed_run_resumes_to_identical_weights() {
     assert_eq!(steps_logged, vec![20, 40, 60, 80, 100, 120], "metrics after resume");
 }
 
+/// Checks every output of a run folder that a killed run may have left: each is absent,
+/// a temporary of an interrupted write (a name starting with a dot), or complete and valid.
+/// Returns the names of the complete outputs.
+fn complete_outputs(out: &Path) -> Vec<String> {
+    let mut complete = Vec::new();
+    let Ok(entries) = std::fs::read_dir(out) else { return complete };
+    for entry in entries {
+        let path = entry.unwrap().path();
+        let name = path.file_name().unwrap().to_string_lossy().into_owned();
+        match name.as_str() {
+            _ if name.starts_with('.') => continue,
+            "checkpoints" => {
+                for checkpoint in std::fs::read_dir(&path).unwrap() {
+                    let checkpoint = checkpoint.unwrap().path();
+                    let step = checkpoint.file_name().unwrap().to_string_lossy().into_owned();
+                    if step.starts_with('.') {
+                        continue;
+                    }
+                    assert!(step.starts_with("step-"), "unexpected checkpoint entry {}", checkpoint.display());
+                    let state: serde_json::Value = serde_json::from_slice(&std::fs::read(checkpoint.join("state.json")).unwrap()).unwrap();
+                    assert!(state["step"].as_u64().is_some(), "{}: state.json without a step", checkpoint.display());
+                    for file in ["model.safetensors", "optimizer.safetensors"] {
+                        tinyllm_train::safetensors_io::read(&checkpoint.join(file), candle_core::DType::F32, &candle_core::Device::Cpu)
+                            .unwrap_or_else(|e| panic!("{}/{file}: {e}", checkpoint.display()));
+                    }
+                    complete.push(format!("checkpoints/{step}"));
+                }
+            }
+            "final" => {
+                tinyllm_train::model::load::load(&path, candle_core::DType::F32, &candle_core::Device::Cpu).unwrap_or_else(|e| panic!("final/ does not load: {e}"));
+                complete.push(name);
+            }
+            "model.tllm" => {
+                let model = tinyllm::Model::open(&path).unwrap_or_else(|e| panic!("model.tllm does not open: {e}"));
+                model.verify_tensors().unwrap_or_else(|e| panic!("model.tllm does not verify: {e}"));
+                complete.push(name);
+            }
+            "metrics.jsonl" => {
+                for line in std::fs::read_to_string(&path).unwrap().lines() {
+                    serde_json::from_str::<serde_json::Value>(line).unwrap_or_else(|e| panic!("metrics.jsonl line {line:?}: {e}"));
+                }
+                complete.push(name);
+            }
+            "loss.svg" => {
+                let svg = std::fs::read_to_string(&path).unwrap();
+                assert!(svg.starts_with("<svg") && svg.trim_end().ends_with("</svg>"), "loss.svg is cut: {} bytes", svg.len());
+                complete.push(name);
+            }
+            _ => panic!("unexpected output {}", path.display()),
+        }
+    }
+    complete.sort();
+    complete
+}
+
+/// Names in `dir` and `dir/checkpoints` that start with a dot: temporaries of interrupted writes.
+fn temporaries(out: &Path) -> Vec<String> {
+    [out.to_path_buf(), out.join("checkpoints")]
+        .iter()
+        .filter_map(|dir| std::fs::read_dir(dir).ok())
+        .flatten()
+        .map(|entry| entry.unwrap().file_name().to_string_lossy().into_owned())
+        .filter(|name| name.starts_with('.'))
+        .collect()
+}
+
+#[test]
+fn killed_run_leaves_complete_outputs_or_none() {
+    let dir = tempfile::tempdir().unwrap();
+    write_data(dir.path());
+    let steps = 40;
+    let straight = write_sft_config(dir.path(), "straight", steps);
+    let started = Instant::now();
+    let output = run(&straight, "sft");
+    let duration = started.elapsed();
+    assert!(output.status.success(), "uninterrupted run failed: {}", String::from_utf8_lossy(&output.stderr));
+    let expected = std::fs::read(dir.path().join("straight/final/model.safetensors")).unwrap();
+
+    // Kill points spread in time from the start (loading the model) to the end, then kills
+    // when the final writes begin: the temporary final/ folder, final/ in place while
+    // model.tllm is converted, and the converter's temporary file.
+    let timed = 12;
+    let final_writes: [(&str, fn(&Path) -> bool); 3] = [
+        ("the temporary final/ appears", |out| temporaries(out).iter().any(|t| t.starts_with(".final."))),
+        ("final/ appears", |out| out.join("final").exists()),
+        ("the temporary model.tllm appears", |out| temporaries(out).iter().any(|t| t.starts_with(".model.tllm."))),
+    ];
+    let mut seen = std::collections::BTreeSet::new();
+    for k in 0..timed + final_writes.len() {
+        let name = format!("killed-{k}");
+        let config = write_sft_config(dir.path(), &name, steps);
+        let out = dir.path().join(&name);
+        let mut child = Command::new(BINARY).args(["sft", "--quiet", "--config"]).arg(&config).stdout(Stdio::null()).stderr(Stdio::null()).spawn().unwrap();
+        let when = if k < timed {
+            let fraction = (k as f64 + 0.5) / timed as f64;
+            std::thread::sleep(duration.mul_f64(fraction));
+            format!("at {:.0}% of the run", fraction * 100.0)
+        } else {
+            let (event, happened) = final_writes[k - timed];
+            while !happened(&out) && child.try_wait().unwrap().is_none() {
+                std::thread::sleep(Duration::from_micros(200));
+            }
+            format!("when {event}")
+        };
+        // Child::kill sends SIGKILL on Unix: no destructor or flush runs.
+        let finished = child.try_wait().unwrap().is_some();
+        child.kill().unwrap();
+        child.wait().unwrap();
+        let complete = complete_outputs(&out);
+        eprintln!("kill {k} {when}{}: complete {complete:?}, temporaries {:?}", if finished { " (the run had ended)" } else { "" }, temporaries(&out));
+        seen.insert(complete.iter().any(|c| c.starts_with("checkpoints/")));
+
+        let output = run(&config, "sft");
+        assert!(output.status.success(), "run after kill {k} failed: {}", String::from_utf8_lossy(&output.stderr));
+        let actual = std::fs::read(out.join("final/model.safetensors")).unwrap();
+        assert!(expected == actual, "weights after kill {k} and resume differ from the uninterrupted run");
+        assert!(complete_outputs(&out).contains(&"model.tllm".to_string()), "model.tllm missing after kill {k}");
+        assert_eq!(temporaries(&out), Vec::<String>::new(), "temporaries left after the run that followed kill {k}");
+    }
+    assert_eq!(seen.len(), 2, "every kill fell on the same side of the first checkpoint; the run is too short to test");
+}
+
 #[test]
 fn distill_from_teacher_writes_outputs() {
     let dir = tempfile::tempdir().unwrap();
@@ -175,6 +299,125 @@ fn missing_model_is_reported() {
     let message = String::from_utf8_lossy(&output.stderr);
     assert!(message.contains("no-such-model"), "message: {message}");
     assert!(message.contains("not found"), "message: {message}");
+}
+
+/// Three chat conversations with a tool, a call and a plain reply.
+const CHAT_JSONL: &str = r#"{"messages": [{"role": "user", "content": "Weather in Paris?"}, {"role": "assistant", "content": "", "tool_calls": [{"type": "function", "function": {"name": "get_weather", "arguments": {"city": "Paris"}}}]}], "tools": [{"type": "function", "function": {"name": "get_weather", "description": "Weather of a city.", "parameters": {"type": "object", "properties": {"city": {"type": "string"}}, "required": ["city"]}}}]}
+{"messages": [{"role": "system", "content": "Be brief."}, {"role": "user", "content": "Hi"}, {"role": "assistant", "content": "Hello!"}]}
+{"messages": [{"role": "user", "content": "Rain in Oslo?"}, {"role": "assistant", "content": "", "tool_calls": [{"type": "function", "function": {"name": "get_weather", "arguments": {"city": "Oslo"}}}]}], "tools": [{"type": "function", "function": {"name": "get_weather", "description": "Weather of a city.", "parameters": {"type": "object", "properties": {"city": {"type": "string"}}, "required": ["city"]}}}]}
+"#;
+
+fn write_chat_sft_config(dir: &Path, seq_len: usize) -> PathBuf {
+    std::fs::write(dir.join("chat.jsonl"), CHAT_JSONL).unwrap();
+    let model = fixtures_dir().join("models/llama-gqa");
+    let text = format!(
+        r#"
+[model]
+path = "{}"
+
+[data]
+train = "chat.jsonl"
+dev = "chat.jsonl"
+format = "chat"
+seq_len = {seq_len}
+
+[train]
+max_steps = 1
+batch_size = 1
+eval_every = 1
+
+[output]
+dir = "chat-run"
+"#,
+        model.display()
+    );
+    let path = dir.join("chat.toml");
+    std::fs::write(&path, text).unwrap();
+    path
+}
+
+#[test]
+fn sft_step_on_chat_jsonl() {
+    let dir = tempfile::tempdir().unwrap();
+    let config = write_chat_sft_config(dir.path(), 1024);
+    let output = run(&config, "sft");
+    assert!(output.status.success(), "sft on chat data failed: {}", String::from_utf8_lossy(&output.stderr));
+    assert!(dir.path().join("chat-run/model.tllm").is_file(), "model.tllm missing");
+    let metrics = std::fs::read_to_string(dir.path().join("chat-run/metrics.jsonl")).unwrap();
+    let line: serde_json::Value = serde_json::from_str(metrics.lines().last().unwrap()).unwrap();
+    assert_eq!(line["step"], 1, "metrics: {metrics}");
+    let dev_loss = line["dev_loss"].as_f64().unwrap_or_else(|| panic!("no dev_loss in {line}"));
+    assert!(dev_loss.is_finite() && dev_loss > 0.0, "dev loss {dev_loss}");
+}
+
+#[test]
+fn chat_examples_mask_assistant_turns() {
+    let dir = tempfile::tempdir().unwrap();
+    let config_path = write_chat_sft_config(dir.path(), 1024);
+    let config = tinyllm_train::config::RunConfig::read(&config_path).unwrap();
+    let model = tinyllm_train::model::load::load(&fixtures_dir().join("models/llama-gqa"), candle_core::DType::F32, &candle_core::Device::Cpu).unwrap();
+    let examples = tinyllm_train::train::dataset::read_examples(&config.data.train, config.data.format, config.data.seq_len, &model.metadata, model.tokenizer_json.as_deref()).unwrap();
+    assert_eq!(examples.len(), 3);
+
+    // The mask must match what the chat template marks as assistant text.
+    let template = tinyllm_train::data::ChatTemplate::from_info(&model.metadata.tokenizer).unwrap();
+    let tokenizer = tinyllm::Tokenizer::from_json(model.tokenizer_json.as_deref().unwrap(), model.metadata.tokenizer.clone()).unwrap();
+    let conversations = tinyllm_train::data::read_conversations(&config.data.train).unwrap();
+    for (example, conversation) in examples.iter().zip(&conversations) {
+        let expected = template.tokenize(conversation, &tokenizer).unwrap();
+        assert_eq!(example.ids, expected.ids);
+        assert_eq!(example.loss_mask, expected.loss_mask);
+        assert!(example.n_targets() > 0, "no target tokens");
+        assert!(example.n_targets() < example.ids.len() / 2, "the prompt should not be a target");
+    }
+    let call_targets = tokenizer.decode(&template.tokenize(&conversations[0], &tokenizer).unwrap().masked_ids(), false).unwrap();
+    assert!(call_targets.contains("\"name\": \"get_weather\""), "targets: {call_targets}");
+    assert!(!call_targets.contains("Weather in Paris"), "targets: {call_targets}");
+}
+
+#[test]
+fn chat_example_longer_than_seq_len_is_reported() {
+    let dir = tempfile::tempdir().unwrap();
+    let config = write_chat_sft_config(dir.path(), 16);
+    let output = run(&config, "sft");
+    assert_eq!(output.status.code(), Some(1));
+    let message = String::from_utf8_lossy(&output.stderr);
+    assert!(message.contains("conversation 1 has"), "message: {message}");
+    assert!(message.contains("seq_len = 16"), "message: {message}");
+}
+
+#[test]
+fn data_and_eval_subcommands_run() {
+    let dir = tempfile::tempdir().unwrap();
+    let snips = dir.path().join("snips");
+    std::fs::create_dir(&snips).unwrap();
+    let utterance = |city: &str| serde_json::json!({"data": [{"text": "weather in "}, {"text": city, "entity": "city"}]});
+    let file = serde_json::json!({"GetWeather": [utterance("Paris"), utterance("Oslo"), utterance("Rome"), utterance("Lima")]});
+    std::fs::write(snips.join("train_GetWeather_full.json"), file.to_string()).unwrap();
+    let out = dir.path().join("data");
+    let output = Command::new(BINARY).args(["data", "snips", "--slot-descriptions", "none", "--dev-fraction", "0.5", "--input"]).arg(&snips).arg("--out").arg(&out).output().unwrap();
+    assert!(output.status.success(), "data snips failed: {}", String::from_utf8_lossy(&output.stderr));
+    let tools = std::fs::read_to_string(out.join("tools.json")).unwrap();
+    assert!(tools.contains("get_weather"), "tools.json: {tools}");
+    assert!(!tools.contains("description\": \"City"), "--slot-descriptions none left a description: {tools}");
+
+    // The model needs a .tllm file; the sft run writes one.
+    let config = write_chat_sft_config(dir.path(), 1024);
+    let output = run(&config, "sft");
+    assert!(output.status.success(), "sft failed: {}", String::from_utf8_lossy(&output.stderr));
+    let report = dir.path().join("report.json");
+    let output = Command::new(BINARY)
+        .args(["eval", "--max-new-tokens", "8", "--model"])
+        .arg(dir.path().join("chat-run/model.tllm"))
+        .arg("--data")
+        .arg(out.join("train.jsonl"))
+        .arg("--report")
+        .arg(&report)
+        .output()
+        .unwrap();
+    assert!(output.status.success(), "eval failed: {}", String::from_utf8_lossy(&output.stderr));
+    let report: serde_json::Value = serde_json::from_slice(&std::fs::read(&report).unwrap()).unwrap();
+    assert!(report["metrics"]["examples"].as_u64().unwrap() > 0, "report: {report}");
 }
 
 #[test]

@@ -5,7 +5,7 @@ mod data_common;
 use serde_json::json;
 use tinyllm_train::data::bfcl::{self, BfclOptions, ExpectedCall};
 use tinyllm_train::data::cli::{run_bfcl, run_snips, BfclArgs, OutputArgs, SnipsArgs};
-use tinyllm_train::data::snips::{self, SnipsOptions, ToolChoice, Utterance};
+use tinyllm_train::data::snips::{self, SlotDescriptions, SnipsOptions, ToolChoice, Utterance};
 use tinyllm_train::data::split::{fnv1a64, is_dev, split_train_dev};
 use tinyllm_train::data::{read_conversations, Role};
 
@@ -73,6 +73,47 @@ fn snips_schema_from_hand_made_data() {
 }
 
 #[test]
+fn snips_slot_description_choices() {
+    let utterances: Vec<Utterance> = ["Dune", "Emma"].iter().enumerate().map(|(i, book)| utterance("RateBook", i, &[("rate ", None), (book, Some("object_name"))])).collect();
+    let description = |choice: SlotDescriptions| {
+        let options = SnipsOptions { slot_descriptions: choice, ..SnipsOptions::default() };
+        let import = snips::build(&[("RateBook".into(), utterances.clone())], &options);
+        import.functions[0].parameters["properties"]["object_name"].clone()
+    };
+    assert_eq!(description(SlotDescriptions::Examples), json!({"type": "string", "description": "Object name, for example \"Dune\" or \"Emma\"."}));
+    assert_eq!(description(SlotDescriptions::Names), json!({"type": "string", "description": "Object name."}));
+    assert_eq!(description(SlotDescriptions::None), json!({"type": "string"}));
+}
+
+#[test]
+fn snips_candidate_tools() {
+    let intents = ["AddToPlaylist", "BookRestaurant", "GetWeather", "PlayMusic", "RateBook"];
+    let by_intent: Vec<(String, Vec<Utterance>)> = intents
+        .iter()
+        .map(|intent| (intent.to_string(), (0..20).map(|i| utterance(intent, i, &[(&format!("{intent} request {i} for "), None), ("x", Some("thing"))])).collect()))
+        .collect();
+    let options = SnipsOptions { tools: ToolChoice::Candidates, candidates: 3, ..SnipsOptions::default() };
+    let import = snips::build(&by_intent, &options);
+    let order: Vec<String> = import.functions.iter().map(|f| f.name.clone()).collect();
+    let mut sets = std::collections::BTreeSet::new();
+    for conversation in &import.conversations {
+        let names: Vec<String> = conversation.tools.iter().map(|t| t.function.name.clone()).collect();
+        let own = &conversation.messages[1].tool_calls[0].function.name;
+        assert_eq!(names.len(), 3, "{names:?}");
+        assert!(names.contains(own), "{own} missing from {names:?}");
+        let positions: Vec<usize> = names.iter().map(|n| order.iter().position(|o| o == n).unwrap()).collect();
+        assert!(positions.windows(2).all(|w| w[0] < w[1]), "tools not in intent order: {names:?}");
+        sets.insert(names);
+    }
+    // 5 functions give 6 possible sets around each own function; a hash that ignored the
+    // utterance would give one set per intent.
+    assert!(sets.len() > intents.len(), "only {} distinct tool sets", sets.len());
+    // The same input gives the same sets.
+    let again = snips::build(&by_intent, &options);
+    assert_eq!(again.conversations, import.conversations);
+}
+
+#[test]
 fn snips_real_import() {
     let Some(dir) = data_common::shared_file("snips_real_import", "datasets/snips") else { return };
     let import = snips::import_dir(&dir, &SnipsOptions::default()).unwrap();
@@ -98,7 +139,7 @@ fn snips_real_import() {
 fn snips_cli_writes_splits() {
     let Some(dir) = data_common::shared_file("snips_cli_writes_splits", "datasets/snips") else { return };
     let out = tempfile::tempdir().unwrap();
-    let args = SnipsArgs { input: dir, output: OutputArgs { out: out.path().to_path_buf(), dev_fraction: 0.1 }, limit: Some(50), tools: ToolChoice::Intent };
+    let args = SnipsArgs { input: dir, output: OutputArgs { out: out.path().to_path_buf(), dev_fraction: 0.1 }, limit: Some(50), tools: ToolChoice::Intent, candidates: 3, slot_descriptions: SlotDescriptions::Examples };
     let summary = run_snips(&args).unwrap();
     let train = read_conversations(&out.path().join("train.jsonl")).unwrap();
     let dev = read_conversations(&out.path().join("dev.jsonl")).unwrap();

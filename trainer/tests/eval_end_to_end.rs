@@ -6,7 +6,7 @@ mod data_common;
 use tinyllm_convert::recipe::{Preset, Recipe};
 use tinyllm_convert::ConvertOptions;
 use tinyllm_train::data::cli::{run_snips, OutputArgs, SnipsArgs};
-use tinyllm_train::data::snips::ToolChoice;
+use tinyllm_train::data::snips::{SlotDescriptions, ToolChoice};
 use tinyllm_train::eval::cli::{run, EvalArgs, EvalConfig};
 
 const EXAMPLES: usize = 4;
@@ -24,6 +24,8 @@ fn snips_dev_eval_with_smollm2() {
         output: OutputArgs { out: data_dir.clone(), dev_fraction: 0.1 },
         limit: Some(30),
         tools: ToolChoice::Intent,
+        candidates: 3,
+        slot_descriptions: SlotDescriptions::Examples,
     };
     let summary = run_snips(&args).unwrap();
     assert!(summary.dev >= EXAMPLES, "dev split has {} examples", summary.dev);

@@ -53,9 +53,13 @@ pub struct SnipsArgs {
     /// Keep at most N utterances per intent (the schemas still come from all of them).
     #[arg(long)]
     pub limit: Option<usize>,
-    /// Functions offered in each conversation: every intent's, or only the utterance's own.
+    /// Functions offered in each conversation: every intent's, only the utterance's own, or
+    /// its own among --candidates functions chosen by a hash of the utterance.
     #[arg(long, value_enum, default_value_t = ToolChoice::All)]
     pub tools: ToolChoice,
+    /// Functions offered with --tools candidates, the right one included.
+    #[arg(long, default_value_t = 3, value_parser = clap::value_parser!(u64).range(1..))]
+    pub candidates: u64,
     /// Parameter descriptions: the slot name in words with its three most frequent values,
     /// the name only, or none. The schemas are in every prompt, so shorter descriptions give
     /// shorter prompts.
@@ -124,13 +128,14 @@ fn write_splits(out: &Path, conversations: Vec<Conversation>, dev_fraction: f64)
 /// Imports SNIPS as `data snips` does and returns the summary it writes.
 pub fn run_snips(args: &SnipsArgs) -> Result<ImportSummary> {
     prepare_output(&args.output)?;
-    let options = SnipsOptions { limit_per_intent: args.limit, tools: args.tools, slot_descriptions: args.slot_descriptions };
+    let options = SnipsOptions { limit_per_intent: args.limit, tools: args.tools, candidates: args.candidates as usize, slot_descriptions: args.slot_descriptions };
     let import = snips::import_dir(&args.input, &options)?;
     write_json(&args.output.out.join("tools.json"), &import.functions.iter().cloned().map(super::chat::Tool::from).collect::<Vec<_>>())?;
     let (train, dev) = write_splits(&args.output.out, import.conversations, args.output.dev_fraction)?;
     let details = serde_json::json!({
         "required_share": snips::REQUIRED_SHARE,
         "tools": args.tools,
+        "candidates": args.candidates,
         "slot_descriptions": args.slot_descriptions,
         "intents": import.intents,
     });

@@ -22,6 +22,7 @@ use serde_json::{json, Map, Value};
 
 use super::chat::{Conversation, FunctionCall, FunctionSpec, Message, Role, Tool};
 use super::error::{DataError, FieldError, Result};
+use super::split::{fmix64, fnv1a64};
 
 /// Share of an intent's utterances in which a slot must occur to become a required parameter.
 pub const REQUIRED_SHARE: f64 = 0.95;
@@ -38,6 +39,10 @@ pub enum ToolChoice {
     All,
     /// Only the function of the utterance's own intent.
     Intent,
+    /// The utterance's own function and [`SnipsOptions::candidates`] − 1 others chosen by a
+    /// hash of the utterance text, listed in intent order, so the model still picks the
+    /// function while the prompt stays short.
+    Candidates,
 }
 
 /// Options of the SNIPS importer.
@@ -48,6 +53,8 @@ pub struct SnipsOptions {
     pub limit_per_intent: Option<usize>,
     /// Functions offered in each conversation.
     pub tools: ToolChoice,
+    /// Functions offered with [`ToolChoice::Candidates`], the right one included (at least 1).
+    pub candidates: usize,
     /// What each parameter's description contains. Every conversation carries the schemas,
     /// so this sets much of the prompt length.
     pub slot_descriptions: SlotDescriptions,
@@ -367,6 +374,17 @@ pub fn import_dir(dir: &Path, options: &SnipsOptions) -> Result<SnipsImport> {
     Ok(build(&by_intent, options))
 }
 
+/// The function named `own` and `count` − 1 others of `functions`, in their order. The others
+/// are those whose names hash lowest together with `text`, so each utterance gets its own
+/// deterministic set.
+fn candidate_tools(functions: &[FunctionSpec], own: &str, text: &str, count: usize) -> Vec<Tool> {
+    let text_hash = fnv1a64(text.as_bytes());
+    let mut others: Vec<(u64, &str)> = functions.iter().filter(|f| f.name != own).map(|f| (fmix64(text_hash ^ fnv1a64(f.name.as_bytes())), f.name.as_str())).collect();
+    others.sort_unstable();
+    others.truncate(count.saturating_sub(1));
+    functions.iter().filter(|f| f.name == own || others.iter().any(|(_, name)| *name == f.name)).cloned().map(Tool::from).collect()
+}
+
 /// Builds conversations and schemas from utterances grouped by intent.
 pub fn build(by_intent: &[(String, Vec<Utterance>)], options: &SnipsOptions) -> SnipsImport {
     let mut functions = Vec::new();
@@ -405,6 +423,7 @@ pub fn build(by_intent: &[(String, Vec<Utterance>)], options: &SnipsOptions) -> 
             let tools = match options.tools {
                 ToolChoice::All => all_tools.clone(),
                 ToolChoice::Intent => vec![Tool::from(function.clone())],
+                ToolChoice::Candidates => candidate_tools(&functions, &function.name, &utterance.text(), options.candidates),
             };
             conversations.push(Conversation {
                 id: Some(format!("snips/{intent}/{}", utterance.index)),

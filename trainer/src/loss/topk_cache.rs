@@ -77,9 +77,9 @@ impl TopkCache {
             cache.examples.push(ExampleRows { first_row, rows: positions.len() as u32, fingerprint: example.fingerprint() });
             if !positions.is_empty() {
                 let input = ModelInput::single(&example.ids, teacher.dtype(), teacher.device())?;
-                let logits = teacher.forward(&input)?.squeeze(0)?;
                 let rows = Tensor::from_vec(positions.clone(), positions.len(), teacher.device())?;
-                let log_probs = candle_nn::ops::log_softmax(&logits.index_select(&rows, 0)?.to_dtype(DType::F32)?, D::Minus1)?;
+                let logits = teacher.forward_rows(&input, &rows)?;
+                let log_probs = candle_nn::ops::log_softmax(&logits.to_dtype(DType::F32)?, D::Minus1)?;
                 for row in log_probs.to_vec2::<f32>()? {
                     let mut order: Vec<u32> = (0..vocab as u32).collect();
                     // Largest first; ties go to the lower token id, so the order is deterministic.

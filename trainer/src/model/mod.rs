@@ -187,6 +187,28 @@ impl Decoder {
 
     /// Computes the logits `[batch, seq, vocab]` of every position.
     pub fn forward(&self, input: &ModelInput) -> Result<Tensor> {
+        let x = self.final_hidden(input)?;
+        let logits = self.output_head(&x)?;
+        Ok(logits.reshape((input.batch, input.seq, self.metadata.vocab_size as usize))?)
+    }
+
+    /// Computes the logits `[rows, vocab]` of the positions `rows` only: indices into the
+    /// flattened `batch × seq` positions. Equal to the same rows of [`Decoder::forward`], but
+    /// the output head, whose cost and activations grow with the vocabulary, runs only where
+    /// a loss needs it.
+    pub fn forward_rows(&self, input: &ModelInput, rows: &Tensor) -> Result<Tensor> {
+        let x = self.final_hidden(input)?.index_select(rows, 0)?;
+        self.output_head(&x)
+    }
+
+    /// Multiplies final hidden states `[rows, hidden]` by the output head.
+    fn output_head(&self, x: &Tensor) -> Result<Tensor> {
+        let head = if self.metadata.tie_embeddings { self.weight("token_embd") } else { self.weight("output") };
+        Ok(linear(x, &head, None)?)
+    }
+
+    /// Runs the layers and the final norm: hidden states `[batch·seq, hidden]`.
+    fn final_hidden(&self, input: &ModelInput) -> Result<Tensor> {
         let (batch, seq) = (input.batch, input.seq);
         let hidden = self.metadata.hidden_dim as usize;
         let eps = self.metadata.norm_eps;
@@ -212,10 +234,8 @@ impl Decoder {
             x = (x + ffn_out)?;
         }
         let x = rms_norm(&x, &self.weight("output_norm"), eps)?;
-        let head = if self.metadata.tie_embeddings { self.weight("token_embd") } else { self.weight("output") };
-        let logits = linear(&x, &head, None)?;
         debug_assert_eq!(x.dim(1)?, hidden);
-        Ok(logits.reshape((batch, seq, self.metadata.vocab_size as usize))?)
+        Ok(x)
     }
 
     /// Grouped-query self-attention of layer `i` on `x` (`[batch·seq, hidden]`).

@@ -125,16 +125,13 @@ impl Trainer {
 
     /// Computes the loss terms of one micro-batch, each summed over its target tokens.
     fn loss_terms(&self, batch: &Batch, dev: bool) -> Result<LossTerms> {
-        let vocab = self.model.metadata.vocab_size as usize;
-        let logits = self.model.forward(&batch.input)?;
-        let logits = logits.reshape((batch.input.batch * batch.input.seq, vocab))?.index_select(&batch.rows, 0)?;
+        let logits = self.model.forward_rows(&batch.input, &batch.rows)?;
         let ce = cross_entropy_sum(&logits, &batch.targets)?;
         let d = self.distillation;
         let distill = match &self.teacher {
             TeacherSignal::None => None,
             TeacherSignal::Online(teacher) => {
-                let teacher_logits = teacher.forward(&batch.input)?;
-                let teacher_logits = teacher_logits.reshape((batch.input.batch * batch.input.seq, vocab))?.index_select(&batch.rows, 0)?;
+                let teacher_logits = teacher.forward_rows(&batch.input, &batch.rows)?;
                 Some(distill_full_sum(&logits, &teacher_logits.to_dtype(logits.dtype())?, d.temperature, d.divergence)?)
             }
             TeacherSignal::Topk { train, dev: dev_cache } => {
