@@ -402,6 +402,7 @@ fn alignment_32_and_64_place_data() {
 }
 
 #[test]
+#[cfg_attr(miri, ignore = "Miri cannot memory-map files")]
 fn open_reads_file_like_from_bytes() {
     let bytes = sample_builder(Some(64)).build();
     let mut tmp = tempfile::NamedTempFile::new().unwrap();
@@ -608,6 +609,7 @@ fn foreign_tensor_info_is_rejected() {
 }
 
 #[test]
+#[cfg_attr(miri, ignore = "Miri cannot memory-map files")]
 fn smollm2_matches_readme() {
     let Some(path) = shared_file("models/SmolLM2-135M-Instruct.Q4_1.gguf") else {
         return;

@@ -48,6 +48,7 @@ fn tensor_views_hold_the_written_values() {
 }
 
 #[test]
+#[cfg_attr(miri, ignore = "Miri cannot memory-map files")]
 fn file_and_memory_open_agree() {
     let metadata = tiny_metadata(Architecture::Qwen3);
     let bytes = write_model(&metadata, &plans(&metadata, DType::F32), b"");
