@@ -199,8 +199,9 @@ convert_python() {
 # ---------------------------------------------------------------------------------------------
 # tinyllm
 
-tinyllm=target/release/tinyllm
-tinyllm_convert=target/release/tinyllm-convert
+# Cargo puts the binaries under CARGO_TARGET_DIR when it is set.
+tinyllm=${CARGO_TARGET_DIR:-target}/release/tinyllm
+tinyllm_convert=${CARGO_TARGET_DIR:-target}/release/tinyllm-convert
 
 # Prints the .tllm path for a GGUF, converting it when the .tllm is missing or older than the
 # GGUF or the converter.

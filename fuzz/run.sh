@@ -38,7 +38,7 @@ fixtures=tests/fixtures/models
 make_seeds() {
     rm -rf "$seed_root" && mkdir -p "$seed_root"/{tllm_model,gguf_file,hf_model,tokenizer_chat}
     cargo build --release --locked -q -p tinyllm-convert
-    local convert=target/release/tinyllm-convert
+    local convert=${CARGO_TARGET_DIR:-target}/release/tinyllm-convert
     # .tllm: each fixture in the layouts the loader must handle.
     local spec model quant
     for spec in llama-gqa:f16 llama-gqa:q8 llama-gqa:mix llama-odd:q4-minmax qwen2:q4 qwen3:q8; do

@@ -95,14 +95,17 @@ else
     gguf=$(download_gguf)
 fi
 
+# Cargo puts the binaries under CARGO_TARGET_DIR when it is set.
+bin_dir=${CARGO_TARGET_DIR:-target}/release
+
 # A .tllm written after both the GGUF and the current converter binary is up to date.
-if [[ -f $tllm && $tllm -nt $gguf && $tllm -nt target/release/tinyllm-convert ]]; then
+if [[ -f $tllm && $tllm -nt $gguf && $tllm -nt $bin_dir/tinyllm-convert ]]; then
     step "Skipping conversion: $tllm is newer than $gguf and the converter"
 else
     step "Converting $gguf to $tllm (f32 weights)"
     mkdir -p "$(dirname "$tllm")"
-    target/release/tinyllm-convert "$gguf" -o "$tllm" --dtype f32 --quiet
+    "$bin_dir/tinyllm-convert" "$gguf" -o "$tllm" --dtype f32 --quiet
 fi
 
 step "Running: tinyllm run --chat -p \"$prompt\" (greedy, at most 64 tokens)"
-target/release/tinyllm run -m "$tllm" --chat -p "$prompt" --temperature 0 -n 64
+"$bin_dir/tinyllm" run -m "$tllm" --chat -p "$prompt" --temperature 0 -n 64
