@@ -61,7 +61,8 @@ fn min_p_drops_unlikely_tokens() {
 #[test]
 fn frequencies_follow_softmax() {
     let params = SamplerParams { temperature: 1.0, top_k: 0, top_p: 1.0, min_p: 0.0, seed: 4, ..SamplerParams::default() };
-    let draws = 40_000;
+    // Miri runs the sampler about a thousand times slower; the bound below widens to match.
+    let draws = if cfg!(miri) { 2_000 } else { 40_000 };
     let counts = counts(params, draws);
     let weights: Vec<f64> = logits().iter().map(|&l| (l as f64).exp()).collect();
     let total: f64 = weights.iter().sum();
