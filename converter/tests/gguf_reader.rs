@@ -48,15 +48,20 @@ impl Rng {
 // f32 gives the same bits as ggml's f32 computation, whose product is exact and whose sum is
 // rounded once.
 
+/// 2^exponent, exact. `f64::powi` promises no precision, and Miri perturbs its result.
+fn pow2(exponent: i32) -> f64 {
+    f64::from_bits(((exponent + 1023) as u64) << 52)
+}
+
 fn f16_to_f64(bits: u16) -> f64 {
     let sign = if bits & 0x8000 != 0 { -1.0 } else { 1.0 };
     let exponent = i32::from((bits >> 10) & 0x1F);
     let mantissa = f64::from(bits & 0x3FF);
     match exponent {
-        0 => sign * mantissa * 2f64.powi(-24),
+        0 => sign * mantissa * pow2(-24),
         31 if mantissa == 0.0 => sign * f64::INFINITY,
         31 => f64::NAN,
-        _ => sign * (1.0 + mantissa / 1024.0) * 2f64.powi(exponent - 15),
+        _ => sign * (1.0 + mantissa / 1024.0) * pow2(exponent - 15),
     }
 }
 
