@@ -739,7 +739,9 @@ fn big_endian_rejected() {
 fn every_truncation_rejected() {
     let bytes = sample_builder(Some(64)).build();
     assert!(GgufFile::from_bytes(bytes.clone()).is_ok());
-    for len in 0..bytes.len() {
+    // Miri is about a thousand times slower: there every 17th length and the header bytes.
+    let lengths = (0..bytes.len()).filter(|&len| !cfg!(miri) || len < 64 || len % 17 == 0);
+    for len in lengths {
         let result = GgufFile::from_bytes(bytes[..len].to_vec());
         assert!(
             result.is_err(),
@@ -777,7 +779,8 @@ fn random_corruption_never_panics() {
     let original = sample_builder(Some(32)).build();
     let mut rng = Rng(42);
     let mut accepted = 0;
-    for _ in 0..20_000 {
+    let rounds = if cfg!(miri) { 500 } else { 20_000 };
+    for _ in 0..rounds {
         let mut bytes = original.clone();
         for _ in 0..1 + rng.next_u64() % 4 {
             let at = (rng.next_u64() % bytes.len() as u64) as usize;
