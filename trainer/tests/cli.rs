@@ -144,7 +144,8 @@ fn complete_outputs(out: &Path) -> Vec<String> {
             }
             "loss.svg" => {
                 let svg = std::fs::read_to_string(&path).unwrap();
-                assert!(svg.starts_with("<svg") && svg.trim_end().ends_with("</svg>"), "loss.svg is cut: {} bytes", svg.len());
+                assert!(svg.starts_with("<svg"), "loss.svg does not start with <svg: {} bytes", svg.len());
+                assert!(svg.trim_end().ends_with("</svg>"), "loss.svg is cut: {} bytes", svg.len());
                 complete.push(name);
             }
             _ => panic!("unexpected output {}", path.display()),
@@ -347,7 +348,8 @@ fn sft_step_on_chat_jsonl() {
     let line: serde_json::Value = serde_json::from_str(metrics.lines().last().unwrap()).unwrap();
     assert_eq!(line["step"], 1, "metrics: {metrics}");
     let dev_loss = line["dev_loss"].as_f64().unwrap_or_else(|| panic!("no dev_loss in {line}"));
-    assert!(dev_loss.is_finite() && dev_loss > 0.0, "dev loss {dev_loss}");
+    assert!(dev_loss.is_finite(), "dev loss {dev_loss}");
+    assert!(dev_loss > 0.0, "dev loss {dev_loss}");
 }
 
 #[test]
