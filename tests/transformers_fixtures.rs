@@ -11,6 +11,8 @@ use tinyllm_tests::{fixtures_dir, greedy, ids, max_abs_diff, read_f32, read_json
 const RELATIVE_TOLERANCE: f32 = 1e-4;
 /// Relative tolerance with an f16 KV cache.
 const F16_KV_TOLERANCE: f32 = 2e-3;
+/// Relative tolerance with a Q8_0 KV cache. These random models measured 0.8% to 2.0%.
+const Q8_0_KV_TOLERANCE: f32 = 3e-2;
 
 fn check_model(name: &str, dtype: DType) {
     let dir = fixtures_dir().join("models").join(name);
@@ -52,6 +54,39 @@ fn check_model(name: &str, dtype: DType) {
         let case_name = case["name"].as_str().unwrap();
         eprintln!("{name} ({dtype}) {case_name}, f16 KV cache: max |diff| {diff:.3e}, ratio {:.3e}", diff / scale);
         assert!(diff < F16_KV_TOLERANCE * scale, "{name} {case_name} with an f16 KV cache: max |diff| {diff} >= {F16_KV_TOLERANCE} x {scale}");
+    }
+
+    // A Q8_0 KV cache rounds each value to 1/254 of the largest magnitude in its block of 32.
+    // Models whose head_dim is not a multiple of 32 refuse it with an error that says so.
+    let q8_0_fits = model.metadata().layers.iter().all(|l| l.head_dim % 32 == 0);
+    for case in reference["cases"].as_array().unwrap() {
+        let tokens = ids(&case["input_ids"]);
+        let expected = read_f32(&dir.join(case["logits_file"].as_str().unwrap()));
+        let mut session = Session::with_kv_type(&model, None, KvType::Q8_0);
+        let case_name = case["name"].as_str().unwrap();
+        match session.eval_all_logits(&tokens) {
+            Ok(actual) => {
+                assert!(q8_0_fits, "{name}: a Q8_0 KV cache ran a head_dim that is not a multiple of 32");
+                let (diff, scale) = max_abs_diff(actual, &expected);
+                eprintln!("{name} ({dtype}) {case_name}, Q8_0 KV cache: max |diff| {diff:.3e}, ratio {:.3e}", diff / scale);
+                assert!(diff < Q8_0_KV_TOLERANCE * scale, "{name} {case_name} with a Q8_0 KV cache: max |diff| {diff} >= {Q8_0_KV_TOLERANCE} x {scale}");
+            }
+            Err(e) => {
+                assert!(!q8_0_fits, "{name} {case_name} with a Q8_0 KV cache: {e}");
+                let message = e.to_string();
+                assert!(message.contains("q8_0") && message.contains("head_dim"), "{name}: the error names the cache type and head_dim: {message}");
+            }
+        }
+    }
+
+    // Two threads split matrix rows and attention heads; every value is computed by the same
+    // operations as with one thread, so the logits are identical.
+    for case in reference["cases"].as_array().unwrap() {
+        let tokens = ids(&case["input_ids"]);
+        let one = Session::with_kv_type(&model, None, KvType::F16).eval_all_logits(&tokens).unwrap().to_vec();
+        let mut two = Session::with_kv_type(&model, None, KvType::F16);
+        two.set_threads(2);
+        assert_eq!(two.eval_all_logits(&tokens).unwrap(), one.as_slice(), "{name} {}: logits with 2 threads", case["name"]);
     }
 
     for case in reference["greedy"].as_array().unwrap() {

@@ -92,6 +92,35 @@ fn quantized_matmul_matches_f64_reference() {
 
 /// The table the runtime itself uses: the one `TINYLLM_ISA` names, else the best detected.
 /// A forced instruction set that the runtime would not run fails here.
+/// The Q8_0 KV cache kernels of every table against f64 sums of the dequantized values.
+#[test]
+fn kv_q8_0_kernels_match_f64_reference() {
+    use tinyllm::quant::quantize_row_q8_0;
+    for table in tables() {
+        for heads in [1usize, 2, 3] {
+            let n = heads * 64;
+            let values_f32 = values(40 + heads as u64, n, 3.0);
+            let mut blocks = Vec::new();
+            quantize_row_q8_0(&values_f32, &mut blocks);
+            let dequantized: Vec<f64> = blocks.iter().flat_map(|b| b.qs.map(|q| f64::from(q) * f64::from(tinyllm::quant::f16_to_f32(b.d)))).collect();
+            let x = values(50 + heads as u64, n, 1.0);
+            let want: f64 = dequantized.iter().zip(&x).map(|(w, &v)| w * f64::from(v)).sum();
+            let scale: f64 = dequantized.iter().zip(&x).map(|(w, &v)| (w * f64::from(v)).abs()).sum();
+            let got = (table.dot_q8_0_f32)(&blocks, &x);
+            assert!((f64::from(got) - want).abs() <= 1e-5 * scale, "{} dot_q8_0_f32 of {n} values: {got} vs {want}", table.isa);
+
+            let a = 0.37f32;
+            let mut y = x.clone();
+            (table.axpy_q8_0)(a, &blocks, &mut y);
+            for i in 0..n {
+                let want = f64::from(x[i]) + f64::from(a) * dequantized[i];
+                let bound = 1e-6 * (f64::from(x[i]).abs() + (f64::from(a) * dequantized[i]).abs());
+                assert!((f64::from(y[i]) - want).abs() <= bound, "{} axpy_q8_0 element {i}: {} vs {want}", table.isa, y[i]);
+            }
+        }
+    }
+}
+
 #[test]
 fn active_table_is_forced_isa() {
     let active = kernels::active().unwrap_or_else(|e| panic!("no kernel table: {e}"));

@@ -46,7 +46,9 @@ const FLOAT_LENGTHS: [usize; 9] = [0, 1, 7, 8, 9, 31, 33, 100, 257];
 
 const MATMUL_ROWS: [usize; 6] = [1, 3, 5, 7, 9, 13];
 const MATMUL_COLS: [usize; 4] = [32, 96, 200, 257];
-const MATMUL_TOKENS: [usize; 3] = [1, 2, 3];
+/// Token counts: below, at and past the four-token tile of the kernels, and past the 64-token
+/// tile of `matmul`.
+const MATMUL_TOKENS: [usize; 6] = [1, 2, 3, 4, 7, 70];
 
 /// Returns the tables under test: with `TINYLLM_ISA` set exactly that one, else every
 /// supported table other than scalar.
@@ -189,6 +191,8 @@ impl Rng {
 type Dot<B, A> = fn(&[B], &[A]) -> f32;
 /// A four-row kernel.
 type Dot4<B, A> = fn(&[B], &[A]) -> [f32; 4];
+/// A four-row, four-token kernel.
+type Dot4x4<B, A> = fn(&[B], [&[A]; 4]) -> [[f32; 4]; 4];
 
 /// A weight format under test: how to make random blocks, the kernels that read it, and the
 /// absolute products one sub-block adds up.
@@ -206,6 +210,7 @@ trait Format {
     fn terms(w: &Self::Block, sub: usize, x: &Self::Act) -> f64;
     fn dot(k: &Kernels) -> Dot<Self::Block, Self::Act>;
     fn dot_r4(k: &Kernels) -> Dot4<Self::Block, Self::Act>;
+    fn dot_r4x4(k: &Kernels) -> Dot4x4<Self::Block, Self::Act>;
     /// Quantizes `n` rows of `cols` inputs as `matmul` does, `stride` blocks per row.
     fn quantize(x: &[f32], n: usize, cols: usize, stride: usize) -> Vec<Self::Act>;
 }
@@ -246,6 +251,10 @@ impl Format for Q8_0 {
         k.dot_q8_0_r4
     }
 
+    fn dot_r4x4(k: &Kernels) -> Dot4x4<BlockQ8_0, BlockQ16Act> {
+        k.dot_q8_0_r4x4
+    }
+
     fn quantize(x: &[f32], n: usize, cols: usize, stride: usize) -> Vec<BlockQ16Act> {
         let mut out = vec![BlockQ16Act::default(); n * stride];
         for t in 0..n {
@@ -273,10 +282,10 @@ fn quantize_int8(x: &[f32], n: usize, cols: usize, stride: usize) -> Vec<BlockQ8
     out
 }
 
-/// Implements `Format` for Q4_0 with groups of `32 * S`, reading the table entries `dot` and
-/// `dot_r4`.
+/// Implements `Format` for Q4_0 with groups of `32 * S`, reading the table entries `dot`,
+/// `dot_r4` and `dot_r4x4`.
 macro_rules! q4_0_format {
-    ($s:literal, $name:literal, $quant:expr, $dot:ident, $dot_r4:ident) => {
+    ($s:literal, $name:literal, $quant:expr, $dot:ident, $dot_r4:ident, $dot_r4x4:ident) => {
         impl Format for Q4_0<$s> {
             type Block = BlockQ4_0G<$s>;
             type Act = BlockQ8Act;
@@ -304,6 +313,10 @@ macro_rules! q4_0_format {
                 k.$dot_r4
             }
 
+            fn dot_r4x4(k: &Kernels) -> Dot4x4<BlockQ4_0G<$s>, BlockQ8Act> {
+                k.$dot_r4x4
+            }
+
             fn quantize(x: &[f32], n: usize, cols: usize, stride: usize) -> Vec<BlockQ8Act> {
                 quantize_int8(x, n, cols, stride)
             }
@@ -311,9 +324,9 @@ macro_rules! q4_0_format {
     };
 }
 
-q4_0_format!(1, "q4_0", QuantFormat::Q4_0, dot_q4_0, dot_q4_0_r4);
-q4_0_format!(2, "q4_0_g64", QuantFormat::Q4_0G64, dot_q4_0_g64, dot_q4_0_g64_r4);
-q4_0_format!(4, "q4_0_g128", QuantFormat::Q4_0G128, dot_q4_0_g128, dot_q4_0_g128_r4);
+q4_0_format!(1, "q4_0", QuantFormat::Q4_0, dot_q4_0, dot_q4_0_r4, dot_q4_0_r4x4);
+q4_0_format!(2, "q4_0_g64", QuantFormat::Q4_0G64, dot_q4_0_g64, dot_q4_0_g64_r4, dot_q4_0_g64_r4x4);
+q4_0_format!(4, "q4_0_g128", QuantFormat::Q4_0G128, dot_q4_0_g128, dot_q4_0_g128_r4, dot_q4_0_g128_r4x4);
 
 impl Format for Q4_1 {
     type Block = BlockQ4_1;
@@ -341,6 +354,10 @@ impl Format for Q4_1 {
 
     fn dot_r4(k: &Kernels) -> fn(&[BlockQ4_1], &[BlockQ8Act]) -> [f32; 4] {
         k.dot_q4_1_r4
+    }
+
+    fn dot_r4x4(k: &Kernels) -> Dot4x4<BlockQ4_1, BlockQ8Act> {
+        k.dot_q4_1_r4x4
     }
 
     fn quantize(x: &[f32], n: usize, cols: usize, stride: usize) -> Vec<BlockQ8Act> {
@@ -398,11 +415,33 @@ fn check_dot_r4<F: Format>(table: &Kernels) {
     }
 }
 
+/// Compares the four-row, four-token kernel with the scalar one, token by token.
+fn check_dot_r4x4<F: Format>(table: &Kernels) {
+    for (case, &blocks) in BLOCK_COUNTS.iter().enumerate() {
+        for trial in 0..TRIALS {
+            let mut rng = Rng::new(4000 * case as u64 + trial);
+            let w = random_blocks::<F>(&mut rng, 4 * blocks);
+            let x: [Vec<F::Act>; 4] = core::array::from_fn(|_| random_acts::<F>(&mut rng, blocks * F::SUBBLOCKS + 3));
+            let rows = [x[0].as_slice(), x[1].as_slice(), x[2].as_slice(), x[3].as_slice()];
+            let got = F::dot_r4x4(table)(&w, rows);
+            let want = F::dot_r4x4(&kernels::SCALAR)(&w, rows);
+            for (token, x) in rows.into_iter().enumerate() {
+                for row in 0..4 {
+                    let row_blocks: Vec<F::Block> = w.iter().skip(row).step_by(4).copied().collect();
+                    let what = || format!("{} dot_{}_r4x4 with {blocks} blocks, trial {trial}, token {token}, row {row}", table.isa, F::NAME);
+                    assert_close(table.isa, got[token][row], want[token][row], row_terms::<F>(&row_blocks, x), &what);
+                }
+            }
+        }
+    }
+}
+
 #[test]
 fn dot_q8_0_matches_scalar() {
     for table in simd_tables() {
         check_dot::<Q8_0>(table);
         check_dot_r4::<Q8_0>(table);
+        check_dot_r4x4::<Q8_0>(table);
     }
 }
 
@@ -411,6 +450,7 @@ fn dot_q4_0_matches_scalar() {
     for table in simd_tables() {
         check_dot::<Q4_0<1>>(table);
         check_dot_r4::<Q4_0<1>>(table);
+        check_dot_r4x4::<Q4_0<1>>(table);
     }
 }
 
@@ -419,6 +459,7 @@ fn dot_q4_0_g64_matches_scalar() {
     for table in simd_tables() {
         check_dot::<Q4_0<2>>(table);
         check_dot_r4::<Q4_0<2>>(table);
+        check_dot_r4x4::<Q4_0<2>>(table);
     }
 }
 
@@ -427,6 +468,7 @@ fn dot_q4_0_g128_matches_scalar() {
     for table in simd_tables() {
         check_dot::<Q4_0<4>>(table);
         check_dot_r4::<Q4_0<4>>(table);
+        check_dot_r4x4::<Q4_0<4>>(table);
     }
 }
 
@@ -435,6 +477,7 @@ fn dot_q4_1_matches_scalar() {
     for table in simd_tables() {
         check_dot::<Q4_1>(table);
         check_dot_r4::<Q4_1>(table);
+        check_dot_r4x4::<Q4_1>(table);
     }
 }
 
@@ -508,6 +551,49 @@ fn dot_f16_matches_scalar() {
             let terms: f64 = a.iter().zip(&b).map(|(&x, &y)| (f64::from(x.to_f32()) * f64::from(y)).abs()).sum();
             let what = || format!("{} dot_f16 of length {n}", table.isa);
             assert_close(table.isa, (table.dot_f16)(&a, &b), (kernels::SCALAR.dot_f16)(&a, &b), terms, &what);
+        }
+    }
+}
+
+/// Blocks per row of the Q8_0 KV cache kernels: heads of 32 to 256 values, and odd counts.
+const KV_BLOCK_COUNTS: [usize; 6] = [0, 1, 2, 3, 4, 8];
+
+#[test]
+fn dot_q8_0_f32_matches_scalar() {
+    for table in simd_tables() {
+        for (seed, &blocks) in KV_BLOCK_COUNTS.iter().enumerate() {
+            let mut rng = Rng::new(5500 + seed as u64);
+            let w: Vec<BlockQ8_0> = (0..blocks).map(|_| Q8_0::random_block(&mut rng)).collect();
+            let x = random_f32(&mut rng, blocks * QK + 5);
+            let terms: f64 = w
+                .iter()
+                .enumerate()
+                .map(|(b, block)| (0..QK).map(|i| (f16_value(block.d) * f64::from(block.qs[i]) * f64::from(x[b * QK + i])).abs()).sum::<f64>())
+                .sum();
+            let what = || format!("{} dot_q8_0_f32 of {blocks} blocks", table.isa);
+            assert_close(table.isa, (table.dot_q8_0_f32)(&w, &x), (kernels::SCALAR.dot_q8_0_f32)(&w, &x), terms, &what);
+        }
+    }
+}
+
+#[test]
+fn axpy_q8_0_matches_scalar() {
+    for table in simd_tables() {
+        for (seed, &blocks) in KV_BLOCK_COUNTS.iter().enumerate() {
+            let mut rng = Rng::new(6500 + seed as u64);
+            let a = rng.wide();
+            let x: Vec<BlockQ8_0> = (0..blocks).map(|_| Q8_0::random_block(&mut rng)).collect();
+            let y = random_f32(&mut rng, blocks * QK + 5);
+            let mut got = y.clone();
+            let mut want = y.clone();
+            (table.axpy_q8_0)(a, &x, &mut got);
+            (kernels::SCALAR.axpy_q8_0)(a, &x, &mut want);
+            for i in 0..y.len() {
+                let product = if i < blocks * QK { f64::from(a) * f16_value(x[i / QK].d) * f64::from(x[i / QK].qs[i % QK]) } else { 0.0 };
+                let terms = product.abs() + f64::from(y[i]).abs();
+                let what = || format!("{} axpy_q8_0 of {blocks} blocks, element {i}", table.isa);
+                assert_close(table.isa, got[i], want[i], terms, &what);
+            }
         }
     }
 }
@@ -611,6 +697,28 @@ fn silu_mul_matches_scalar_on_sweep() {
     }
 }
 
+/// The scalar `exp` that `silu_mul` builds on, against `e^x` computed in f64: within 4e-7
+/// relative over the normal range, zero and infinity where f32 has nothing else, NaN kept.
+#[test]
+fn scalar_exp_matches_f64_exp() {
+    let mut worst = 0.0f64;
+    for i in -870_000..=880_000 {
+        let x = i as f32 * 1e-4;
+        let want = f64::from(x).exp();
+        let got = f64::from(kernels::scalar::exp(x));
+        if want >= f64::from(f32::MIN_POSITIVE) && want <= f64::from(f32::MAX) {
+            let relative = ((got - want) / want).abs();
+            assert!(relative < 4e-7, "exp({x:e}) = {got:e}, f64 gives {want:e}: relative error {relative:e}");
+            worst = worst.max(relative);
+        }
+    }
+    assert_eq!(kernels::scalar::exp(-200.0), 0.0, "exp(-200) underflows to zero");
+    assert_eq!(kernels::scalar::exp(100.0), f32::INFINITY, "exp(100) overflows to infinity");
+    assert_eq!(kernels::scalar::exp(f32::NEG_INFINITY), 0.0, "exp(-inf) is zero");
+    assert!(kernels::scalar::exp(f32::NAN).is_nan(), "exp(NaN) is NaN");
+    eprintln!("scalar exp: largest relative error {worst:e}");
+}
+
 /// `Σ|products|` of every output of `matmul`, from the blocks it reads.
 fn matmul_terms<F: Format>(qtype: QuantType, data: &[u8], rows: usize, cols: usize, x: &[f32], n: usize) -> Vec<f64> {
     let blocks = qtype.format.blocks_per_row(cols as u64) as usize;
@@ -646,6 +754,23 @@ fn check_matmul<F: Format>(table: &Kernels) {
                     let got = run(table);
                     let want = run(&kernels::SCALAR);
                     let terms = matmul_terms::<F>(qtype, &data, rows, cols, &x, n);
+                    // The scalar matmul agrees with the one-row scalar kernel on each row and
+                    // token, whatever order of tiles and token groups `matmul` takes. (Rows of
+                    // an interleaved group add a block's sub-block terms before the row total,
+                    // the one-row kernel adds them one by one, so groups of 64 and 128 round
+                    // differently.)
+                    let blocks = qtype.format.blocks_per_row(cols as u64) as usize;
+                    let stride = cols.div_ceil(4 * QK) * 4;
+                    let acts = F::quantize(&x, n, cols, stride);
+                    let all: &[F::Block] = bytemuck::cast_slice(&data);
+                    for r in 0..rows {
+                        let row: Vec<F::Block> = (0..blocks).map(|b| all[block_index(r, b, rows, blocks, qtype.interleave as usize)]).collect();
+                        for t in 0..n {
+                            let direct = F::dot(&kernels::SCALAR)(&row, &acts[t * stride..(t + 1) * stride]);
+                            let (got, bound) = (f64::from(want[t * rows + r]), TOLERANCE * terms[t * rows + r]);
+                            assert!((got - f64::from(direct)).abs() <= bound, "scalar matmul {qtype} {rows}x{cols}, {n} tokens, row {r}, token {t}: {got} vs {direct}");
+                        }
+                    }
                     for i in 0..n * rows {
                         let what = || format!("{} matmul {qtype} {rows}x{cols}, {n} tokens, output {i}", table.isa);
                         assert_close(table.isa, got[i], want[i], terms[i], &what);

@@ -30,7 +30,7 @@ pub struct BenchArgs {
     /// Print one JSON object instead of a table.
     #[arg(long)]
     json: bool,
-    /// Element type of the KV cache: f16 or f32.
+    /// Element type of the KV cache: f16, f32 or q8_0.
     #[arg(long, default_value = "f16", value_parser = super::parse_kv_type)]
     kv_type: tinyllm::KvType,
     /// Also measure memory read bandwidth (a STREAM-like pass over 1 GiB with each thread

@@ -68,7 +68,8 @@ pub struct GenerationArgs {
     /// Context length in tokens (capped by the model's maximum).
     #[arg(short = 'c', long, default_value_t = tinyllm::DEFAULT_CONTEXT)]
     pub context: usize,
-    /// Element type of the KV cache: f16 (half the memory) or f32.
+    /// Element type of the KV cache: f16 (half the memory of f32), f32, or q8_0 (int8 in
+    /// blocks of 32 with an f16 scale, about a quarter; head_dim must be a multiple of 32).
     #[arg(long, default_value = "f16", value_parser = parse_kv_type)]
     pub kv_type: tinyllm::KvType,
     /// Print model and timing details to standard error.
@@ -132,5 +133,5 @@ pub fn dispatch(cli: Cli) -> anyhow::Result<()> {
 
 /// Parses `--kv-type`.
 pub fn parse_kv_type(name: &str) -> Result<tinyllm::KvType, String> {
-    tinyllm::KvType::from_name(name).ok_or_else(|| format!("unknown KV cache type \"{name}\"; use f16 or f32"))
+    tinyllm::KvType::from_name(name).ok_or_else(|| format!("unknown KV cache type \"{name}\"; use f16, f32 or q8_0"))
 }

@@ -3,6 +3,7 @@
 //! A batch of tokens goes through the layers together, so prefill runs as matrix-matrix
 //! products and decode is the batch of one.
 
+mod attention;
 pub mod kv_cache;
 pub mod ops;
 pub mod rope;
@@ -16,7 +17,8 @@ use crate::kernels::{self, matmul, Kernels, Parallel, QuantizedInput, Serial};
 use crate::model::Model;
 use crate::tensor::Matrix;
 use kv_cache::{KvCache, KvLayer};
-use ops::{add_bias, rms_norm, rms_norm_in_place, softmax};
+use attention::{attend, AttentionShape};
+use ops::{add_bias, rms_norm, rms_norm_in_place};
 use rope::RopeTable;
 
 /// Reusable activation buffers, sized for a batch of `batch` tokens.
@@ -31,7 +33,7 @@ struct Buffers {
     attn: Vec<f32>,    // [batch, max q_dim] attention output before projection
     gate: Vec<f32>,    // [batch, max ffn_dim]
     up: Vec<f32>,      // [batch, max ffn_dim]
-    scores: Vec<f32>,  // [context] attention weights of one head
+    scores: Vec<f32>,  // [max n_heads, context] attention weights, one row per head
     xq: QuantizedInput, // int8 or int16 groups of the input of the quantized matrices being run
 }
 
@@ -39,6 +41,8 @@ struct Buffers {
 #[derive(Debug)]
 pub struct Forward {
     ropes: Vec<RopeTable>,
+    /// `[sin, cos]` of the tokens being run, one list per entry of `ropes`.
+    angles: Vec<Vec<[f32; 2]>>,
     buffers: Buffers,
     kernels: Result<&'static Kernels>,
     #[cfg(feature = "std")]
@@ -66,6 +70,7 @@ impl Forward {
             }
         }
         Forward {
+            angles: ropes.iter().map(|_| Vec::new()).collect(),
             ropes,
             buffers: Buffers::default(),
             kernels: kernels::active(),
@@ -96,7 +101,8 @@ impl Forward {
     }
 
     fn ensure_buffers(b: &mut Buffers, metadata: &Metadata, batch: usize, context: usize) {
-        if b.batch >= batch && b.scores.len() >= context {
+        let max_heads = metadata.layers.iter().map(|l| l.n_heads as usize).max().unwrap_or(0);
+        if b.batch >= batch && b.scores.len() >= max_heads * context {
             return;
         }
         let hidden = metadata.hidden_dim as usize;
@@ -113,7 +119,7 @@ impl Forward {
             attn: vec![0.0; batch * max_q],
             gate: vec![0.0; batch * max_ffn],
             up: vec![0.0; batch * max_ffn],
-            scores: vec![0.0; context],
+            scores: vec![0.0; max_heads * context],
             xq: QuantizedInput::default(),
         };
     }
@@ -125,6 +131,7 @@ impl Forward {
     /// cache has room.
     pub fn run(&mut self, model: &Model<'_>, cache: &mut KvCache, tokens: &[u32], all_logits: bool, logits: &mut Vec<f32>) -> Result<()> {
         let k = self.kernels.clone()?;
+        cache.check()?;
         #[cfg(feature = "std")]
         let parallel: &dyn Parallel = match &self.pool {
             Some(pool) => pool,
@@ -144,8 +151,12 @@ impl Forward {
             embd.row_to_f32(token as usize, &mut self.buffers.x[t * hidden..(t + 1) * hidden]);
         }
 
+        for (rope, angles) in self.ropes.iter().zip(&mut self.angles) {
+            rope.sin_cos(start..start + n, angles);
+        }
+        let ropes = Ropes { tables: &self.ropes, angles: &self.angles };
         for layer in 0..meta.layers.len() {
-            attention_block(&mut self.buffers, &self.ropes, k, parallel, model, cache, layer, n, start, eps);
+            attention_block(&mut self.buffers, &ropes, k, parallel, model, cache, layer, n, start, eps);
             ffn_block(&mut self.buffers, k, parallel, model, layer, n, eps);
         }
         cache.commit(n);
@@ -163,9 +174,15 @@ impl Forward {
 
 }
 
+/// The RoPE tables of a model and the angles of the tokens being run.
+struct Ropes<'a> {
+    tables: &'a [RopeTable],
+    angles: &'a [Vec<[f32; 2]>],
+}
+
 /// Pre-norm grouped-query attention with a residual connection, for `n` tokens.
 #[allow(clippy::too_many_arguments)]
-fn attention_block(b: &mut Buffers, ropes: &[RopeTable], k: &Kernels, parallel: &dyn Parallel, model: &Model<'_>, cache: &mut KvCache, layer: usize, n: usize, start: usize, eps: f32) {
+fn attention_block(b: &mut Buffers, ropes: &Ropes<'_>, k: &Kernels, parallel: &dyn Parallel, model: &Model<'_>, cache: &mut KvCache, layer: usize, n: usize, start: usize, eps: f32) {
     let meta = model.metadata();
     let dims = meta.layers[layer];
     let w = model.layer(layer);
@@ -194,18 +211,22 @@ fn attention_block(b: &mut Buffers, ropes: &[RopeTable], k: &Kernels, parallel: 
     if let Some(norm) = &w.attn_k_norm {
         rms_norm_in_place(&mut b.k[..n * kv_dim], norm, head_dim, eps);
     }
-    let rope = ropes.iter().find(|r| r.head_dim() == head_dim).expect("a RoPE table exists for every layer's head_dim");
+    let table = ropes.tables.iter().position(|r| r.head_dim() == head_dim).expect("a RoPE table exists for every layer's head_dim");
+    let (rope, half) = (&ropes.tables[table], head_dim / 2);
     for t in 0..n {
-        rope.apply(&mut b.q[t * q_dim..(t + 1) * q_dim], start + t);
-        rope.apply(&mut b.k[t * kv_dim..(t + 1) * kv_dim], start + t);
+        let angles = &ropes.angles[table][t * half..(t + 1) * half];
+        rope.rotate(&mut b.q[t * q_dim..(t + 1) * q_dim], angles);
+        rope.rotate(&mut b.k[t * kv_dim..(t + 1) * kv_dim], angles);
     }
     cache.append(layer, &b.k[..n * kv_dim], &b.v[..n * kv_dim]);
 
     // Causal attention: token t sees positions 0..=start + t.
     let shape = AttentionShape { n_heads, group: n_heads / n_kv_heads, head_dim, q_dim, kv_dim, scale: 1.0 / libm::sqrtf(head_dim as f32) };
+    let (q, out, scores) = (&b.q[..n * q_dim], &mut b.attn[..n * q_dim], &mut b.scores[..]);
     match cache.layer(layer) {
-        KvLayer::F32 { keys, values } => attend(b, k, &shape, keys, values, n, start),
-        KvLayer::F16 { keys, values } => attend(b, k, &shape, keys, values, n, start),
+        KvLayer::F32 { keys, values } => attend(k, parallel, &shape, keys, values, q, out, scores, n, start),
+        KvLayer::F16 { keys, values } => attend(k, parallel, &shape, keys, values, q, out, scores, n, start),
+        KvLayer::Q8_0 { keys, values } => attend(k, parallel, &shape, keys, values, q, out, scores, n, start),
     }
 
     project(k, parallel, &w.attn_output, &b.attn[..n * q_dim], n, &mut b.xq, true, &mut b.xn[..n * hidden]);
@@ -228,67 +249,5 @@ fn ffn_block(b: &mut Buffers, k: &Kernels, parallel: &dyn Parallel, model: &Mode
     project(k, parallel, &w.ffn_down, &b.gate[..n * ffn], n, &mut b.xq, true, &mut b.xn[..n * hidden]);
     for (x, delta) in b.x[..n * hidden].iter_mut().zip(&b.xn[..n * hidden]) {
         *x += delta;
-    }
-}
-
-/// The head layout of one layer's attention.
-struct AttentionShape {
-    n_heads: usize,
-    /// Query heads per KV head.
-    group: usize,
-    head_dim: usize,
-    q_dim: usize,
-    kv_dim: usize,
-    scale: f32,
-}
-
-/// An element type of the KV cache, read by the matching kernels.
-trait KvElement: Sized {
-    fn dot(kernels: &Kernels, key: &[Self], q: &[f32]) -> f32;
-    fn axpy(kernels: &Kernels, weight: f32, value: &[Self], out: &mut [f32]);
-}
-
-impl KvElement for f32 {
-    fn dot(kernels: &Kernels, key: &[f32], q: &[f32]) -> f32 {
-        (kernels.dot_f32)(q, key)
-    }
-
-    fn axpy(kernels: &Kernels, weight: f32, value: &[f32], out: &mut [f32]) {
-        (kernels.axpy_f32)(weight, value, out)
-    }
-}
-
-impl KvElement for half::f16 {
-    fn dot(kernels: &Kernels, key: &[half::f16], q: &[f32]) -> f32 {
-        (kernels.dot_f16)(key, q)
-    }
-
-    fn axpy(kernels: &Kernels, weight: f32, value: &[half::f16], out: &mut [f32]) {
-        (kernels.axpy_f16)(weight, value, out)
-    }
-}
-
-/// Softmax attention of the `n` new queries in `b.q` over the cached keys and values, into
-/// `b.attn`. Query `t` sees positions `0..=start + t`.
-fn attend<E: KvElement>(b: &mut Buffers, kernels: &Kernels, shape: &AttentionShape, keys: &[E], values: &[E], n: usize, start: usize) {
-    let AttentionShape { n_heads, group, head_dim, q_dim, kv_dim, scale } = *shape;
-    for t in 0..n {
-        let visible = start + t + 1;
-        for h in 0..n_heads {
-            let kv_head = h / group;
-            let q = &b.q[t * q_dim + h * head_dim..t * q_dim + (h + 1) * head_dim];
-            let scores = &mut b.scores[..visible];
-            for (p, score) in scores.iter_mut().enumerate() {
-                let key = &keys[p * kv_dim + kv_head * head_dim..p * kv_dim + (kv_head + 1) * head_dim];
-                *score = E::dot(kernels, key, q) * scale;
-            }
-            softmax(scores);
-            let out = &mut b.attn[t * q_dim + h * head_dim..t * q_dim + (h + 1) * head_dim];
-            out.fill(0.0);
-            for (p, &weight) in scores.iter().enumerate() {
-                let value = &values[p * kv_dim + kv_head * head_dim..p * kv_dim + (kv_head + 1) * head_dim];
-                E::axpy(kernels, weight, value, out);
-            }
-        }
     }
 }

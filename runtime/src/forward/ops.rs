@@ -41,7 +41,7 @@ pub fn softmax(x: &mut [f32]) {
     let max = x.iter().copied().fold(f32::NEG_INFINITY, f32::max);
     let mut sum = 0.0;
     for v in x.iter_mut() {
-        *v = libm::expf(*v - max);
+        *v = crate::kernels::scalar::exp(*v - max);
         sum += *v;
     }
     for v in x.iter_mut() {

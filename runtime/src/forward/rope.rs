@@ -25,11 +25,30 @@ impl RopeTable {
 
     /// Rotates every head in `x` (`n_heads` × `head_dim`) for position `position`.
     pub fn apply(&self, x: &mut [f32], position: usize) {
-        let half = self.head_dim / 2;
-        for head in x.chunks_exact_mut(self.head_dim) {
-            for (i, &freq) in self.inv_freq.iter().enumerate() {
+        let mut angles = Vec::new();
+        self.sin_cos(position..position + 1, &mut angles);
+        self.rotate(x, &angles);
+    }
+
+    /// Writes `[sin, cos]` of every angle of `positions` into `out`: `head_dim / 2` pairs per
+    /// position. A forward pass computes them once for all heads and layers.
+    pub fn sin_cos(&self, positions: core::ops::Range<usize>, out: &mut Vec<[f32; 2]>) {
+        out.clear();
+        for position in positions {
+            out.extend(self.inv_freq.iter().map(|&freq| {
                 let angle = freq * position as f32;
-                let (sin, cos) = (libm::sinf(angle), libm::cosf(angle));
+                [libm::sinf(angle), libm::cosf(angle)]
+            }));
+        }
+    }
+
+    /// Rotates every head in `x` (`n_heads` × `head_dim`) by the `head_dim / 2` angles of one
+    /// position, as [`RopeTable::sin_cos`] gives them.
+    pub fn rotate(&self, x: &mut [f32], angles: &[[f32; 2]]) {
+        let half = self.head_dim / 2;
+        let angles = &angles[..half];
+        for head in x.chunks_exact_mut(self.head_dim) {
+            for (i, &[sin, cos]) in angles.iter().enumerate() {
                 let (a, b) = match self.layout {
                     RopeLayout::Half => (i, i + half),
                     RopeLayout::Interleaved => (2 * i, 2 * i + 1),

@@ -4,7 +4,7 @@ use alloc::vec::Vec;
 
 use bytemuck::Pod;
 
-use super::Kernels;
+use super::{Dot4x2, Dot4x4, Kernels};
 use crate::quant::{quantize_activations, quantize_activations_16, BlockQ16Act, BlockQ8Act, QuantFormat, QK};
 use crate::tensor::{Matrix, TensorData};
 
@@ -187,15 +187,15 @@ pub fn matmul(kernels: &Kernels, w: &Matrix<'_>, x: &[f32], xq: &mut QuantizedIn
             match qtype.format {
                 QuantFormat::Q8_0 => {
                     let acts = Acts { rows: xq.int16_rows(x, n, cols), stride };
-                    parallel.run(ranges.len(), &|i| run(data, shape, ranges[i], acts, n, output, k.dot_q8_0, k.dot_q8_0_r4, None));
+                    parallel.run(ranges.len(), &|i| run(data, shape, ranges[i], acts, n, output, k.dot_q8_0, k.dot_q8_0_r4, None, k.dot_q8_0_r4x4));
                 }
                 format => {
                     let acts = Acts { rows: xq.int8_rows(x, n, cols), stride };
                     parallel.run(ranges.len(), &|i| match format {
-                        QuantFormat::Q4_0 => run(data, shape, ranges[i], acts, n, output, k.dot_q4_0, k.dot_q4_0_r4, Some(k.dot_q4_0_r4x2)),
-                        QuantFormat::Q4_0G128 => run(data, shape, ranges[i], acts, n, output, k.dot_q4_0_g128, k.dot_q4_0_g128_r4, None),
-                        QuantFormat::Q4_0G64 => run(data, shape, ranges[i], acts, n, output, k.dot_q4_0_g64, k.dot_q4_0_g64_r4, None),
-                        _ => run(data, shape, ranges[i], acts, n, output, k.dot_q4_1, k.dot_q4_1_r4, None),
+                        QuantFormat::Q4_0 => run(data, shape, ranges[i], acts, n, output, k.dot_q4_0, k.dot_q4_0_r4, Some(k.dot_q4_0_r4x2), k.dot_q4_0_r4x4),
+                        QuantFormat::Q4_0G128 => run(data, shape, ranges[i], acts, n, output, k.dot_q4_0_g128, k.dot_q4_0_g128_r4, None, k.dot_q4_0_g128_r4x4),
+                        QuantFormat::Q4_0G64 => run(data, shape, ranges[i], acts, n, output, k.dot_q4_0_g64, k.dot_q4_0_g64_r4, None, k.dot_q4_0_g64_r4x4),
+                        _ => run(data, shape, ranges[i], acts, n, output, k.dot_q4_1, k.dot_q4_1_r4, None, k.dot_q4_1_r4x4),
                     });
                 }
             }
@@ -225,11 +225,16 @@ struct Shape {
 
 type Dot<B, A> = fn(&[B], &[A]) -> f32;
 type Dot4<B, A> = fn(&[B], &[A]) -> [f32; 4];
-type Dot4x2<B, A> = fn(&[B], &[A], &[A]) -> [[f32; 4]; 2];
 
-/// Runs the row kernels over output rows `r0..r1` (`r0` a multiple of four): groups of four
-/// interleaved rows first, two tokens at a time where a two-token kernel exists, then the plain
-/// rows after the last full group.
+/// Tokens per tile of prompt processing: the activation rows of one tile (at most about
+/// 64 · 4864 · 2 bytes for a wide FFN input in int16) stay in L2 while every weight group of
+/// the task meets them.
+const TOKEN_TILE: usize = 64;
+
+/// Runs the row kernels over output rows `r0..r1` (`r0` a multiple of four). Tokens go in
+/// tiles of [`TOKEN_TILE`]; inside a tile, each group of four interleaved rows meets four
+/// tokens at a time, then two where a two-token kernel exists, then one. The plain rows after
+/// the last full group run one token at a time.
 #[allow(clippy::too_many_arguments)]
 fn run<B: Pod, A: Sync>(
     data: &[u8],
@@ -241,6 +246,7 @@ fn run<B: Pod, A: Sync>(
     dot: Dot<B, A>,
     dot4: Dot4<B, A>,
     dot4x2: Option<Dot4x2<B, A>>,
+    dot4x4: Dot4x4<B, A>,
 ) {
     let blocks: &[B] = bytemuck::cast_slice(data);
     let Shape { rows, blocks: nb, interleave } = shape;
@@ -251,20 +257,30 @@ fn run<B: Pod, A: Sync>(
             unsafe { out.write(t * rows + 4 * g + j, value) };
         }
     };
-    for g in r0 / 4..(r1.min(interleaved)).div_ceil(4) {
-        let w = &blocks[g * 4 * nb..(g + 1) * 4 * nb];
-        let mut t = 0;
-        if let Some(dot4x2) = dot4x2 {
-            while t + 1 < n {
-                let [a, b] = dot4x2(w, xq.row(t), xq.row(t + 1));
-                write4(t, g, a);
-                write4(t + 1, g, b);
-                t += 2;
+    for tile in (0..n).step_by(TOKEN_TILE) {
+        let tile_end = (tile + TOKEN_TILE).min(n);
+        for g in r0 / 4..(r1.min(interleaved)).div_ceil(4) {
+            let w = &blocks[g * 4 * nb..(g + 1) * 4 * nb];
+            let mut t = tile;
+            while t + 4 <= tile_end {
+                let values = dot4x4(w, [xq.row(t), xq.row(t + 1), xq.row(t + 2), xq.row(t + 3)]);
+                for (i, v) in values.into_iter().enumerate() {
+                    write4(t + i, g, v);
+                }
+                t += 4;
             }
-        }
-        while t < n {
-            write4(t, g, dot4(w, xq.row(t)));
-            t += 1;
+            if let Some(dot4x2) = dot4x2 {
+                while t + 1 < tile_end {
+                    let [a, b] = dot4x2(w, xq.row(t), xq.row(t + 1));
+                    write4(t, g, a);
+                    write4(t + 1, g, b);
+                    t += 2;
+                }
+            }
+            while t < tile_end {
+                write4(t, g, dot4(w, xq.row(t)));
+                t += 1;
+            }
         }
     }
     for r in r0.max(interleaved)..r1 {

@@ -2,13 +2,13 @@
 //!
 //! [`Kernels`] is a table of kernel functions for one instruction set ([`Isa`]). The scalar
 //! table is the reference and the fallback of targets without SIMD; SIMD tables exist for
-//! x86-64 (AVX2 + FMA + F16C) and aarch64 (NEON, NEON with dotprod, NEON with i8mm). A table
-//! whose instructions the CPU lacks can never be obtained, so its safe function pointers only
-//! run where their instructions exist.
+//! x86-64 (AVX2 + FMA + F16C; AVX-512 VNNI) and aarch64 (NEON, NEON with dotprod, NEON with
+//! i8mm). A table whose instructions the CPU lacks can never be obtained, so its safe function
+//! pointers only run where their instructions exist.
 //!
-//! [`active`] picks the best table the CPU supports, or the one `TINYLLM_ISA` names
-//! (`scalar`, `avx2`, `neon`, `dotprod`, `i8mm`). Naming one the CPU lacks is an error, never
-//! a silent fallback.
+//! [`active`] picks the best table the CPU supports, or the one `TINYLLM_ISA` names (`scalar`,
+//! `avx2`, `avx512vnni`, `neon`, `dotprod`, `i8mm`). Naming one the CPU lacks is an error,
+//! never a silent fallback.
 
 mod matmul;
 pub mod scalar;
@@ -34,6 +34,9 @@ pub enum Isa {
     Scalar,
     /// x86-64 with AVX2, FMA and F16C.
     Avx2,
+    /// x86-64 with AVX2, FMA, F16C and AVX-512 F, BW, VL and VNNI (Ice Lake, Sapphire Rapids,
+    /// Zen 4 and later).
+    Avx512Vnni,
     /// aarch64 Advanced SIMD.
     Neon,
     /// aarch64 Advanced SIMD with the dot product extension (`sdot`).
@@ -44,13 +47,14 @@ pub enum Isa {
 
 impl Isa {
     /// Every instruction set, from the most portable.
-    pub const ALL: [Isa; 5] = [Isa::Scalar, Isa::Avx2, Isa::Neon, Isa::Dotprod, Isa::I8mm];
+    pub const ALL: [Isa; 6] = [Isa::Scalar, Isa::Avx2, Isa::Avx512Vnni, Isa::Neon, Isa::Dotprod, Isa::I8mm];
 
     /// Returns the name that `TINYLLM_ISA` accepts.
     pub fn name(self) -> &'static str {
         match self {
             Isa::Scalar => "scalar",
             Isa::Avx2 => "avx2",
+            Isa::Avx512Vnni => "avx512vnni",
             Isa::Neon => "neon",
             Isa::Dotprod => "dotprod",
             Isa::I8mm => "i8mm",
@@ -68,7 +72,7 @@ impl Isa {
         match self {
             Isa::Scalar => true,
             #[cfg(target_arch = "x86_64")]
-            Isa::Avx2 => x86_64::supported(),
+            Isa::Avx2 | Isa::Avx512Vnni => x86_64::supported(self),
             #[cfg(target_arch = "aarch64")]
             Isa::Neon | Isa::Dotprod | Isa::I8mm => aarch64::supported(self),
             #[allow(unreachable_patterns)]
@@ -82,6 +86,11 @@ impl fmt::Display for Isa {
         f.write_str(self.name())
     }
 }
+
+/// Four interleaved weight rows · two activation rows, `[token][row]`.
+pub type Dot4x2<B, A> = fn(&[B], &[A], &[A]) -> [[f32; 4]; 2];
+/// Four interleaved weight rows · four activation rows, `[token][row]`.
+pub type Dot4x4<B, A> = fn(&[B], [&[A]; 4]) -> [[f32; 4]; 4];
 
 /// A table of kernels for one instruction set. Each SIMD kernel computes what its scalar
 /// twin in [`scalar`] computes, up to the rounding of f32 sums.
@@ -110,15 +119,30 @@ pub struct Kernels {
     /// Four interleaved Q4_1 rows · int8 activations.
     pub dot_q4_1_r4: fn(&[BlockQ4_1], &[BlockQ8Act]) -> [f32; 4],
     /// Four interleaved Q4_0 rows · two activation rows, `[token][row]`.
-    pub dot_q4_0_r4x2: fn(&[BlockQ4_0], &[BlockQ8Act], &[BlockQ8Act]) -> [[f32; 4]; 2],
+    pub dot_q4_0_r4x2: Dot4x2<BlockQ4_0, BlockQ8Act>,
+    /// Four interleaved Q8_0 rows · four int16 activation rows, `[token][row]`: the tile of
+    /// prompt processing, which unpacks each weight block once for four tokens.
+    pub dot_q8_0_r4x4: Dot4x4<BlockQ8_0, BlockQ16Act>,
+    /// Four interleaved Q4_0 rows · four int8 activation rows, `[token][row]`.
+    pub dot_q4_0_r4x4: Dot4x4<BlockQ4_0, BlockQ8Act>,
+    /// Four interleaved Q4_0 (groups of 64) rows · four int8 activation rows, `[token][row]`.
+    pub dot_q4_0_g64_r4x4: Dot4x4<BlockQ4_0G64, BlockQ8Act>,
+    /// Four interleaved Q4_0 (groups of 128) rows · four int8 activation rows, `[token][row]`.
+    pub dot_q4_0_g128_r4x4: Dot4x4<BlockQ4_0G128, BlockQ8Act>,
+    /// Four interleaved Q4_1 rows · four int8 activation rows, `[token][row]`.
+    pub dot_q4_1_r4x4: Dot4x4<BlockQ4_1, BlockQ8Act>,
     /// f32 · f32.
     pub dot_f32: fn(&[f32], &[f32]) -> f32,
     /// f16 · f32.
     pub dot_f16: fn(&[f16], &[f32]) -> f32,
+    /// Q8_0 · f32, for keys of a Q8_0 KV cache.
+    pub dot_q8_0_f32: fn(&[BlockQ8_0], &[f32]) -> f32,
     /// `y += a * x`.
     pub axpy_f32: fn(f32, &[f32], &mut [f32]),
     /// `y += a * x` with `x` in f16 (the values of an f16 KV cache).
     pub axpy_f16: fn(f32, &[f16], &mut [f32]),
+    /// `y += a * x` with `x` in Q8_0 blocks (the values of a Q8_0 KV cache).
+    pub axpy_q8_0: fn(f32, &[BlockQ8_0], &mut [f32]),
     /// SwiGLU in place: `gate = silu(gate) * up`.
     pub silu_mul: fn(&mut [f32], &[f32]),
 }
@@ -152,10 +176,17 @@ pub static SCALAR: Kernels = Kernels {
     dot_q4_0_g128_r4: scalar::dot_q4_0_r4::<4>,
     dot_q4_1_r4: scalar::dot_q4_1_r4,
     dot_q4_0_r4x2: scalar_q4_0_r4x2,
+    dot_q8_0_r4x4: scalar::dot_q8_0_r4x4,
+    dot_q4_0_r4x4: scalar::dot_q4_0_r4x4::<1>,
+    dot_q4_0_g64_r4x4: scalar::dot_q4_0_r4x4::<2>,
+    dot_q4_0_g128_r4x4: scalar::dot_q4_0_r4x4::<4>,
+    dot_q4_1_r4x4: scalar::dot_q4_1_r4x4,
     dot_f32: scalar::dot_f32,
     dot_f16: scalar::dot_f16,
+    dot_q8_0_f32: scalar::dot_q8_0_f32,
     axpy_f32: scalar::axpy_f32,
     axpy_f16: scalar::axpy_f16,
+    axpy_q8_0: scalar::axpy_q8_0,
     silu_mul: scalar::silu_mul,
 };
 
@@ -172,7 +203,7 @@ pub fn for_isa(isa: Isa) -> Result<&'static Kernels> {
     let table: Option<&'static Kernels> = match isa {
         Isa::Scalar => Some(&SCALAR),
         #[cfg(target_arch = "x86_64")]
-        Isa::Avx2 => Some(x86_64::table()),
+        Isa::Avx2 | Isa::Avx512Vnni => Some(x86_64::table(isa)),
         #[cfg(target_arch = "aarch64")]
         Isa::Neon | Isa::Dotprod | Isa::I8mm => Some(aarch64::table(isa)),
         #[allow(unreachable_patterns)]
@@ -189,9 +220,9 @@ fn supported_names() -> alloc::string::String {
 }
 
 /// Detects the best instruction set this CPU supports, in the order i8mm, dotprod, NEON,
-/// AVX2, scalar.
+/// AVX-512 VNNI, AVX2, scalar.
 pub fn detect() -> Isa {
-    [Isa::I8mm, Isa::Dotprod, Isa::Neon, Isa::Avx2].into_iter().find(|isa| isa.is_supported()).unwrap_or(Isa::Scalar)
+    [Isa::I8mm, Isa::Dotprod, Isa::Neon, Isa::Avx512Vnni, Isa::Avx2].into_iter().find(|isa| isa.is_supported()).unwrap_or(Isa::Scalar)
 }
 
 /// Selects the kernels to use: those named by `TINYLLM_ISA` when it is set (with `std`), else
@@ -207,7 +238,7 @@ pub fn active() -> Result<&'static Kernels> {
                     None => Err(ErrorKind::InvalidValue {
                         field: "TINYLLM_ISA".into(),
                         value: name.clone(),
-                        expected: "scalar, avx2, neon, dotprod or i8mm".into(),
+                        expected: "scalar, avx2, avx512vnni, neon, dotprod or i8mm".into(),
                     }
                     .into()),
                 },

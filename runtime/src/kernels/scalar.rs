@@ -88,6 +88,21 @@ pub fn dot_q4_1_r4(w: &[BlockQ4_1], x: &[BlockQ8Act]) -> [f32; 4] {
     dot_r4(w, x, 1, dot_q4_1)
 }
 
+/// Q8_0, four interleaved rows · four activation rows, `[token][row]`.
+pub fn dot_q8_0_r4x4(w: &[BlockQ8_0], x: [&[BlockQ16Act]; 4]) -> [[f32; 4]; 4] {
+    x.map(|x| dot_q8_0_r4(w, x))
+}
+
+/// Q4_0 (groups of `32 * S`), four interleaved rows · four activation rows, `[token][row]`.
+pub fn dot_q4_0_r4x4<const S: usize>(w: &[BlockQ4_0G<S>], x: [&[BlockQ8Act]; 4]) -> [[f32; 4]; 4] {
+    x.map(|x| dot_q4_0_r4::<S>(w, x))
+}
+
+/// Q4_1, four interleaved rows · four activation rows, `[token][row]`.
+pub fn dot_q4_1_r4x4(w: &[BlockQ4_1], x: [&[BlockQ8Act]; 4]) -> [[f32; 4]; 4] {
+    x.map(|x| dot_q4_1_r4(w, x))
+}
+
 /// f32 dot product with eight partial sums.
 pub fn dot_f32(a: &[f32], b: &[f32]) -> f32 {
     let mut partial = [0.0f32; 8];
@@ -134,9 +149,79 @@ pub fn axpy_f16(a: f32, x: &[f16], y: &mut [f32]) {
     }
 }
 
-/// SwiGLU in place: `gate = gate / (1 + e^-gate) * up`.
+/// Q8_0 values (a row of a Q8_0 KV cache) · f32: each product `(q_i · x_i) · d` goes to
+/// partial sum `i mod 8`, and the eight partial sums are added in order at the end. `x` must
+/// contain at least `32 · w.len()` values, or the call panics.
+pub fn dot_q8_0_f32(w: &[BlockQ8_0], x: &[f32]) -> f32 {
+    let mut partial = [0.0f32; 8];
+    for (b, block) in w.iter().enumerate() {
+        let d = f16_to_f32(block.d);
+        for (i, (&q, &v)) in block.qs.iter().zip(&x[b * QK..(b + 1) * QK]).enumerate() {
+            partial[i % 8] += (f32::from(q) * v) * d;
+        }
+    }
+    partial.iter().sum()
+}
+
+/// `y += a · x` with `x` in Q8_0 blocks: `y_i += (a · d) · q_i`. `y` must contain at least
+/// `32 · x.len()` values, or the call panics.
+pub fn axpy_q8_0(a: f32, x: &[BlockQ8_0], y: &mut [f32]) {
+    for (b, block) in x.iter().enumerate() {
+        let scale = a * f16_to_f32(block.d);
+        for (y, &q) in y[b * QK..(b + 1) * QK].iter_mut().zip(&block.qs) {
+            *y += scale * f32::from(q);
+        }
+    }
+}
+
+/// SwiGLU in place: `gate = gate / (1 + e^-gate) * up`, with `e^x` from [`exp`].
 pub fn silu_mul(gate: &mut [f32], up: &[f32]) {
     for (g, &u) in gate.iter_mut().zip(up) {
-        *g = *g / (1.0 + libm::expf(-*g)) * u;
+        *g = *g / (1.0 + exp(-*g)) * u;
     }
+}
+
+/// `log2(e)`, the factor from `x` to the power of two `e^x` equals.
+pub const EXP_LOG2_E: f32 = core::f32::consts::LOG2_E;
+/// `ln 2` split in two parts: `EXP_LN2_HI` has 9 significant bits, so `n · EXP_LN2_HI` is
+/// exact for every `n` that [`exp`] meets.
+pub const EXP_LN2_HI: f32 = 0.693_359_4;
+/// The rest of `ln 2` after [`EXP_LN2_HI`].
+pub const EXP_LN2_LO: f32 = -2.121_944_4e-4;
+/// Taylor coefficients `1/k!` of `e^r` for `k = 7` down to 2, for Horner's rule.
+pub const EXP_TAYLOR: [f32; 6] = [1.0 / 5040.0, 1.0 / 720.0, 1.0 / 120.0, 1.0 / 24.0, 1.0 / 6.0, 0.5];
+/// Inputs are clamped to `EXP_MIN..=EXP_MAX`: below, `e^x` is zero in f32; above, infinity.
+pub const EXP_MIN: f32 = -104.0;
+/// See [`EXP_MIN`].
+pub const EXP_MAX: f32 = 89.0;
+
+/// Computes `e^x` with operations that a SIMD lane repeats exactly, so that the vector
+/// kernels built on it (`silu_mul`) return this function's result bit for bit.
+///
+/// Method: `x = n·ln 2 + r` with `n = round(x·log2 e)` (ties to even) and `|r| <= ln(2)/2`;
+/// `e^r` by its Taylor polynomial of degree 7 (truncation below 1e-8 relative), evaluated by
+/// Horner's rule with separate multiplies and adds; then scaling by `2^n` in two factors,
+/// each a normal f32 for every `n` in -150..=128. Relative error against the true value is
+/// about 2e-7 over the normal range; results below the smallest normal f32 lose precision.
+/// NaN stays NaN, `x` above 89 gives infinity and `x` below -104 gives zero.
+#[inline(always)]
+pub fn exp(x: f32) -> f32 {
+    if x.is_nan() {
+        return x;
+    }
+    let x = x.clamp(EXP_MIN, EXP_MAX);
+    let n = libm::rintf(x * EXP_LOG2_E);
+    let r = (x - n * EXP_LN2_HI) - n * EXP_LN2_LO;
+    let mut p = EXP_TAYLOR[0];
+    for c in &EXP_TAYLOR[1..] {
+        p = p * r + c;
+    }
+    p = p * r + 1.0;
+    p = p * r + 1.0;
+    let n = n as i32;
+    let half = n >> 1;
+    let rest = n - half;
+    let scale_half = f32::from_bits(((half + 127) << 23) as u32);
+    let scale_rest = f32::from_bits(((rest + 127) << 23) as u32);
+    (p * scale_half) * scale_rest
 }

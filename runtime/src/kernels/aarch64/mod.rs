@@ -12,7 +12,7 @@
 //! because their intrinsics (`vdotq_s32`, `vmmlaq_s32`) are unstable in Rust 1.96
 //! (`stdarch_neon_dotprod`, `stdarch_neon_i8mm`). The f16 to f32 conversion (`fcvtl`) is
 //! `asm!` too: its intrinsic `vcvt_f32_f16` and the `float16x4_t` type are stable only since
-//! Rust 1.94, above the workspace's `rust-version` of 1.85.
+//! Rust 1.94, above the workspace's `rust-version` of 1.89.
 #![deny(unsafe_op_in_unsafe_fn)]
 
 use super::{Isa, Kernels};
@@ -47,10 +47,41 @@ macro_rules! kernel_table {
                 = super::quant::dot_q4_1_r4::<$dot>(w, x);
             dot_q4_0_r4x2(w: &[$crate::quant::BlockQ4_0], x0: &[$crate::quant::BlockQ8Act], x1: &[$crate::quant::BlockQ8Act]) -> [[f32; 4]; 2]
                 = $dot_q4_0_r4x2(w, x0, x1);
+            dot_q8_0_r4x4(w: &[$crate::quant::BlockQ8_0], x: [&[$crate::quant::BlockQ16Act]; 4]) -> [[f32; 4]; 4]
+                = [super::quant::dot_q8_0_r4(w, x[0]), super::quant::dot_q8_0_r4(w, x[1]), super::quant::dot_q8_0_r4(w, x[2]), super::quant::dot_q8_0_r4(w, x[3])];
+            dot_q4_0_r4x4(w: &[$crate::quant::BlockQ4_0], x: [&[$crate::quant::BlockQ8Act]; 4]) -> [[f32; 4]; 4]
+                = {
+                    let [t0, t1] = $dot_q4_0_r4x2(w, x[0], x[1]);
+                    let [t2, t3] = $dot_q4_0_r4x2(w, x[2], x[3]);
+                    [t0, t1, t2, t3]
+                };
+            dot_q4_0_g64_r4x4(w: &[$crate::quant::BlockQ4_0G64], x: [&[$crate::quant::BlockQ8Act]; 4]) -> [[f32; 4]; 4]
+                = [
+                    super::quant::dot_q4_0_r4::<$dot, 2>(w, x[0]),
+                    super::quant::dot_q4_0_r4::<$dot, 2>(w, x[1]),
+                    super::quant::dot_q4_0_r4::<$dot, 2>(w, x[2]),
+                    super::quant::dot_q4_0_r4::<$dot, 2>(w, x[3]),
+                ];
+            dot_q4_0_g128_r4x4(w: &[$crate::quant::BlockQ4_0G128], x: [&[$crate::quant::BlockQ8Act]; 4]) -> [[f32; 4]; 4]
+                = [
+                    super::quant::dot_q4_0_r4::<$dot, 4>(w, x[0]),
+                    super::quant::dot_q4_0_r4::<$dot, 4>(w, x[1]),
+                    super::quant::dot_q4_0_r4::<$dot, 4>(w, x[2]),
+                    super::quant::dot_q4_0_r4::<$dot, 4>(w, x[3]),
+                ];
+            dot_q4_1_r4x4(w: &[$crate::quant::BlockQ4_1], x: [&[$crate::quant::BlockQ8Act]; 4]) -> [[f32; 4]; 4]
+                = [
+                    super::quant::dot_q4_1_r4::<$dot>(w, x[0]),
+                    super::quant::dot_q4_1_r4::<$dot>(w, x[1]),
+                    super::quant::dot_q4_1_r4::<$dot>(w, x[2]),
+                    super::quant::dot_q4_1_r4::<$dot>(w, x[3]),
+                ];
             dot_f32(a: &[f32], b: &[f32]) -> f32 = super::float::dot_f32(a, b);
             dot_f16(a: &[half::f16], b: &[f32]) -> f32 = super::float::dot_f16(a, b);
             axpy_f32(a: f32, x: &[f32], y: &mut [f32]) -> () = super::float::axpy_f32(a, x, y);
             axpy_f16(a: f32, x: &[half::f16], y: &mut [f32]) -> () = super::float::axpy_f16(a, x, y);
+            dot_q8_0_f32(w: &[$crate::quant::BlockQ8_0], x: &[f32]) -> f32 = $crate::kernels::scalar::dot_q8_0_f32(w, x);
+            axpy_q8_0(a: f32, x: &[$crate::quant::BlockQ8_0], y: &mut [f32]) -> () = $crate::kernels::scalar::axpy_q8_0(a, x, y);
             silu_mul(gate: &mut [f32], up: &[f32]) -> () = super::float::silu_mul(gate, up);
         );
 
@@ -68,10 +99,17 @@ macro_rules! kernel_table {
             dot_q4_0_g128_r4,
             dot_q4_1_r4,
             dot_q4_0_r4x2,
+            dot_q8_0_r4x4,
+            dot_q4_0_r4x4,
+            dot_q4_0_g64_r4x4,
+            dot_q4_0_g128_r4x4,
+            dot_q4_1_r4x4,
             dot_f32,
             dot_f16,
+            dot_q8_0_f32,
             axpy_f32,
             axpy_f16,
+            axpy_q8_0,
             silu_mul,
         };
     };

@@ -11,6 +11,7 @@ use core::arch::x86_64::*;
 use half::f16;
 
 use crate::kernels::scalar;
+use crate::quant::{f16_to_f32, BlockQ8_0, QK};
 
 /// An element type the dot product reads as f32.
 trait Element: Copy {
@@ -149,4 +150,120 @@ pub(super) unsafe fn axpy_f32(a: f32, x: &[f32], y: &mut [f32]) {
 pub(super) unsafe fn axpy_f16(a: f32, x: &[f16], y: &mut [f32]) {
     // SAFETY: this function's target features include the ones `axpy` requires.
     unsafe { axpy(a, x, y) }
+}
+
+/// Computes `e^x` per lane with the operations of [`scalar::exp`] in its order, so each lane
+/// equals the scalar result bit for bit (NaN lanes stay NaN).
+///
+/// # Safety
+/// The CPU must support AVX2.
+#[inline(always)]
+unsafe fn exp(x: __m256) -> __m256 {
+    // SAFETY: the caller guarantees AVX2.
+    unsafe {
+        // With a NaN in either operand, `max` and `min` return the second one: NaN lanes pass.
+        let x = _mm256_min_ps(_mm256_set1_ps(scalar::EXP_MAX), _mm256_max_ps(_mm256_set1_ps(scalar::EXP_MIN), x));
+        let n = _mm256_round_ps::<{ _MM_FROUND_TO_NEAREST_INT | _MM_FROUND_NO_EXC }>(_mm256_mul_ps(x, _mm256_set1_ps(scalar::EXP_LOG2_E)));
+        let r = _mm256_sub_ps(
+            _mm256_sub_ps(x, _mm256_mul_ps(n, _mm256_set1_ps(scalar::EXP_LN2_HI))),
+            _mm256_mul_ps(n, _mm256_set1_ps(scalar::EXP_LN2_LO)),
+        );
+        let mut p = _mm256_set1_ps(scalar::EXP_TAYLOR[0]);
+        for &c in &scalar::EXP_TAYLOR[1..] {
+            p = _mm256_add_ps(_mm256_mul_ps(p, r), _mm256_set1_ps(c));
+        }
+        let one = _mm256_set1_ps(1.0);
+        p = _mm256_add_ps(_mm256_mul_ps(p, r), one);
+        p = _mm256_add_ps(_mm256_mul_ps(p, r), one);
+        // 2^n = 2^(n >> 1) · 2^(n - (n >> 1)), each factor built from its exponent bits.
+        let n = _mm256_cvtps_epi32(n);
+        let half = _mm256_srai_epi32::<1>(n);
+        let rest = _mm256_sub_epi32(n, half);
+        let bias = _mm256_set1_epi32(127);
+        let scale_half = _mm256_castsi256_ps(_mm256_slli_epi32::<23>(_mm256_add_epi32(half, bias)));
+        let scale_rest = _mm256_castsi256_ps(_mm256_slli_epi32::<23>(_mm256_add_epi32(rest, bias)));
+        _mm256_mul_ps(_mm256_mul_ps(p, scale_half), scale_rest)
+    }
+}
+
+/// SwiGLU in place over the common length, `gate = gate / (1 + e^-gate) · up`, bit-identical
+/// to the scalar twin.
+///
+/// # Safety
+/// The CPU must support AVX2, FMA and F16C.
+#[target_feature(enable = "avx2,fma,f16c")]
+pub(super) unsafe fn silu_mul(gate: &mut [f32], up: &[f32]) {
+    let n = gate.len().min(up.len());
+    let main = n - n % 8;
+    // SAFETY: the target features are enabled. The loads and stores touch elements
+    // `i..i + 8` with `i + 8 <= main <= n` of `gate` and `up`; `gate` is borrowed mutably, so
+    // nothing else reads it.
+    unsafe {
+        let (one, sign) = (_mm256_set1_ps(1.0), _mm256_set1_ps(-0.0));
+        for i in (0..main).step_by(8) {
+            let (pg, pu) = (gate.as_mut_ptr().add(i), up.as_ptr().add(i));
+            let g = _mm256_loadu_ps(pg);
+            let silu = _mm256_div_ps(g, _mm256_add_ps(one, exp(_mm256_xor_ps(g, sign))));
+            _mm256_storeu_ps(pg, _mm256_mul_ps(silu, _mm256_loadu_ps(pu)));
+        }
+    }
+    scalar::silu_mul(&mut gate[main..n], &up[main..n]);
+}
+
+/// Loads eight int8 values as f32.
+///
+/// # Safety
+/// The CPU must support AVX2, and `ptr` must be valid for reading eight bytes.
+#[inline(always)]
+unsafe fn load8_i8(ptr: *const i8) -> __m256 {
+    // SAFETY: the caller guarantees AVX2 and eight readable bytes.
+    unsafe { _mm256_cvtepi32_ps(_mm256_cvtepi8_epi32(_mm_loadl_epi64(ptr as *const __m128i))) }
+}
+
+/// Q8_0 · f32 with the scalar twin's partial sums and order, bit-identical to it (length
+/// contract of the scalar twin).
+///
+/// # Safety
+/// The CPU must support AVX2, FMA and F16C.
+#[target_feature(enable = "avx2,fma,f16c")]
+pub(super) unsafe fn dot_q8_0_f32(w: &[BlockQ8_0], x: &[f32]) -> f32 {
+    let x = &x[..w.len() * QK];
+    let mut partial = [0.0f32; 8];
+    // SAFETY: the target features are enabled. Block `b` reads its own 32 bytes and values
+    // `32b..32b + 32` of `x`, which holds `32 · w.len()`; the store writes the eight floats of
+    // `partial`.
+    unsafe {
+        let mut acc = _mm256_setzero_ps();
+        for (b, block) in w.iter().enumerate() {
+            let d = _mm256_set1_ps(f16_to_f32(block.d));
+            for c in 0..QK / 8 {
+                let products = _mm256_mul_ps(load8_i8(block.qs.as_ptr().add(8 * c)), _mm256_loadu_ps(x.as_ptr().add(b * QK + 8 * c)));
+                acc = _mm256_add_ps(acc, _mm256_mul_ps(products, d));
+            }
+        }
+        _mm256_storeu_ps(partial.as_mut_ptr(), acc);
+    }
+    partial.iter().sum()
+}
+
+/// `y += a · x` with `x` in Q8_0 blocks, bit-identical to the scalar twin (length contract of
+/// the scalar twin).
+///
+/// # Safety
+/// The CPU must support AVX2, FMA and F16C.
+#[target_feature(enable = "avx2,fma,f16c")]
+pub(super) unsafe fn axpy_q8_0(a: f32, x: &[BlockQ8_0], y: &mut [f32]) {
+    let y = &mut y[..x.len() * QK];
+    // SAFETY: the target features are enabled. Block `b` reads its own 32 bytes and reads and
+    // writes values `32b..32b + 32` of `y`, which holds `32 · x.len()` and is borrowed mutably.
+    unsafe {
+        for (b, block) in x.iter().enumerate() {
+            let scale = _mm256_set1_ps(a * f16_to_f32(block.d));
+            for c in 0..QK / 8 {
+                let py = y.as_mut_ptr().add(b * QK + 8 * c);
+                let sum = _mm256_add_ps(_mm256_loadu_ps(py), _mm256_mul_ps(scale, load8_i8(block.qs.as_ptr().add(8 * c))));
+                _mm256_storeu_ps(py, sum);
+            }
+        }
+    }
 }

@@ -23,6 +23,7 @@ use core::arch::x86_64::*;
 
 use bytemuck::Zeroable;
 
+use super::prefetch_ahead;
 use crate::quant::{BlockQ16Act, BlockQ4_0, BlockQ4_0G, BlockQ4_0G128, BlockQ4_0G64, BlockQ4_1, BlockQ8Act, BlockQ8_0, QK};
 
 /// A weight format as the block kernels read it: weight blocks of `SUBBLOCKS` sub-blocks of
@@ -213,7 +214,7 @@ unsafe fn weight_scales(d: [[u8; 2]; 4]) -> __m128 {
 /// # Safety
 /// The CPU must support AVX2.
 #[inline(always)]
-unsafe fn load_nibbles(qs: &[u8; QK / 2]) -> __m256i {
+pub(super) unsafe fn load_nibbles(qs: &[u8; QK / 2]) -> __m256i {
     // SAFETY: the caller guarantees AVX2. The load reads exactly the 16 bytes of `qs`.
     unsafe {
         let packed = _mm_loadu_si128(qs.as_ptr() as *const __m128i);
@@ -227,7 +228,7 @@ unsafe fn load_nibbles(qs: &[u8; QK / 2]) -> __m256i {
 /// # Safety
 /// The CPU must support AVX2.
 #[inline(always)]
-unsafe fn load_i8(x: &BlockQ8Act) -> __m256i {
+pub(super) unsafe fn load_i8(x: &BlockQ8Act) -> __m256i {
     // SAFETY: the caller guarantees AVX2. The load reads exactly the 32 bytes of `qs`.
     unsafe { _mm256_loadu_si256(x.qs.as_ptr() as *const __m256i) }
 }
@@ -340,6 +341,7 @@ unsafe fn dot_r4<F: Format, const T: usize>(w: &[F::Block], x: [&[F::Act]; T]) -
     unsafe {
         let mut acc = [_mm_setzero_ps(); T];
         for (b, group) in w.chunks_exact(4).enumerate() {
+            prefetch_ahead(group);
             let blocks = [&group[0], &group[1], &group[2], &group[3]];
             let mut block_sums = [_mm_setzero_ps(); T];
             for sub in 0..F::SUBBLOCKS {
@@ -484,4 +486,59 @@ pub(super) unsafe fn dot_q4_1_r4(w: &[BlockQ4_1], x: &[BlockQ8Act]) -> [f32; 4] 
 pub(super) unsafe fn dot_q4_0_r4x2(w: &[BlockQ4_0], x0: &[BlockQ8Act], x1: &[BlockQ8Act]) -> [[f32; 4]; 2] {
     // SAFETY: this function's target features include the ones `dot_r4` requires.
     unsafe { dot_r4::<Q4_0<1>, 2>(w, [x0, x1]) }
+}
+
+/// Four interleaved Q8_0 rows · four activation rows, `[token][row]` (length
+/// contract of `dot_r4`).
+///
+/// # Safety
+/// The CPU must support AVX2, FMA and F16C.
+#[target_feature(enable = "avx2,fma,f16c")]
+pub(super) unsafe fn dot_q8_0_r4x4(w: &[BlockQ8_0], x: [&[BlockQ16Act]; 4]) -> [[f32; 4]; 4] {
+    // SAFETY: this function's target features include the ones `dot_r4` requires.
+    unsafe { dot_r4::<Q8_0, 4>(w, x) }
+}
+
+/// Four interleaved Q4_0 rows · four activation rows, `[token][row]` (length
+/// contract of `dot_r4`).
+///
+/// # Safety
+/// The CPU must support AVX2, FMA and F16C.
+#[target_feature(enable = "avx2,fma,f16c")]
+pub(super) unsafe fn dot_q4_0_r4x4(w: &[BlockQ4_0], x: [&[BlockQ8Act]; 4]) -> [[f32; 4]; 4] {
+    // SAFETY: this function's target features include the ones `dot_r4` requires.
+    unsafe { dot_r4::<Q4_0<1>, 4>(w, x) }
+}
+
+/// Four interleaved Q4_0 (groups of 64) rows · four activation rows, `[token][row]` (length
+/// contract of `dot_r4`).
+///
+/// # Safety
+/// The CPU must support AVX2, FMA and F16C.
+#[target_feature(enable = "avx2,fma,f16c")]
+pub(super) unsafe fn dot_q4_0_g64_r4x4(w: &[BlockQ4_0G64], x: [&[BlockQ8Act]; 4]) -> [[f32; 4]; 4] {
+    // SAFETY: this function's target features include the ones `dot_r4` requires.
+    unsafe { dot_r4::<Q4_0<2>, 4>(w, x) }
+}
+
+/// Four interleaved Q4_0 (groups of 128) rows · four activation rows, `[token][row]` (length
+/// contract of `dot_r4`).
+///
+/// # Safety
+/// The CPU must support AVX2, FMA and F16C.
+#[target_feature(enable = "avx2,fma,f16c")]
+pub(super) unsafe fn dot_q4_0_g128_r4x4(w: &[BlockQ4_0G128], x: [&[BlockQ8Act]; 4]) -> [[f32; 4]; 4] {
+    // SAFETY: this function's target features include the ones `dot_r4` requires.
+    unsafe { dot_r4::<Q4_0<4>, 4>(w, x) }
+}
+
+/// Four interleaved Q4_1 rows · four activation rows, `[token][row]` (length
+/// contract of `dot_r4`).
+///
+/// # Safety
+/// The CPU must support AVX2, FMA and F16C.
+#[target_feature(enable = "avx2,fma,f16c")]
+pub(super) unsafe fn dot_q4_1_r4x4(w: &[BlockQ4_1], x: [&[BlockQ8Act]; 4]) -> [[f32; 4]; 4] {
+    // SAFETY: this function's target features include the ones `dot_r4` requires.
+    unsafe { dot_r4::<Q4_1, 4>(w, x) }
 }

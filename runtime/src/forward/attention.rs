@@ -1,0 +1,143 @@
+//! Causal grouped-query attention over the KV cache, one task per query head.
+
+use crate::kernels::{Kernels, Parallel};
+use crate::quant::{BlockQ8_0, QK};
+
+use super::ops::softmax;
+
+/// The head layout of one layer's attention.
+#[derive(Debug, Clone, Copy)]
+pub(super) struct AttentionShape {
+    pub n_heads: usize,
+    /// Query heads per KV head.
+    pub group: usize,
+    pub head_dim: usize,
+    pub q_dim: usize,
+    pub kv_dim: usize,
+    pub scale: f32,
+}
+
+/// An element type of the KV cache, read by the matching kernels. One element holds
+/// `VALUES` values: one for f32 and f16, a block of 32 for Q8_0.
+pub(super) trait KvElement: Sized + Sync {
+    /// Values per element.
+    const VALUES: usize;
+    /// `key · q` over one head.
+    fn dot(kernels: &Kernels, key: &[Self], q: &[f32]) -> f32;
+    /// `out += weight · value` over one head.
+    fn axpy(kernels: &Kernels, weight: f32, value: &[Self], out: &mut [f32]);
+}
+
+impl KvElement for f32 {
+    const VALUES: usize = 1;
+
+    fn dot(kernels: &Kernels, key: &[f32], q: &[f32]) -> f32 {
+        (kernels.dot_f32)(q, key)
+    }
+
+    fn axpy(kernels: &Kernels, weight: f32, value: &[f32], out: &mut [f32]) {
+        (kernels.axpy_f32)(weight, value, out)
+    }
+}
+
+impl KvElement for half::f16 {
+    const VALUES: usize = 1;
+
+    fn dot(kernels: &Kernels, key: &[half::f16], q: &[f32]) -> f32 {
+        (kernels.dot_f16)(key, q)
+    }
+
+    fn axpy(kernels: &Kernels, weight: f32, value: &[half::f16], out: &mut [f32]) {
+        (kernels.axpy_f16)(weight, value, out)
+    }
+}
+
+impl KvElement for BlockQ8_0 {
+    const VALUES: usize = QK;
+
+    fn dot(kernels: &Kernels, key: &[BlockQ8_0], q: &[f32]) -> f32 {
+        (kernels.dot_q8_0_f32)(key, q)
+    }
+
+    fn axpy(kernels: &Kernels, weight: f32, value: &[BlockQ8_0], out: &mut [f32]) {
+        (kernels.axpy_q8_0)(weight, value, out)
+    }
+}
+
+/// A buffer that the tasks of one job write in disjoint ranges.
+#[derive(Clone, Copy)]
+struct Disjoint {
+    ptr: *mut f32,
+    len: usize,
+}
+
+// SAFETY: tasks reach the buffer only through `range`, whose contract makes their ranges
+// disjoint, and `attend` waits for every task before its borrow of the buffer ends.
+unsafe impl Send for Disjoint {}
+// SAFETY: as above.
+unsafe impl Sync for Disjoint {}
+
+impl Disjoint {
+    fn new(buffer: &mut [f32]) -> Disjoint {
+        Disjoint { ptr: buffer.as_mut_ptr(), len: buffer.len() }
+    }
+
+    /// The values `start..start + len`.
+    ///
+    /// # Safety
+    /// No other task reaches any of these values while the returned slice lives.
+    #[allow(clippy::mut_from_ref)]
+    unsafe fn range(&self, start: usize, len: usize) -> &mut [f32] {
+        assert!(start + len <= self.len, "range {start}..{} outside a buffer of {}", start + len, self.len);
+        // SAFETY: in bounds (checked above), and exclusive for the slice's life (the caller's
+        // contract).
+        unsafe { core::slice::from_raw_parts_mut(self.ptr.add(start), len) }
+    }
+}
+
+/// Softmax attention of the `n` new queries in `q` (`n` × `q_dim`) over the cached `keys`
+/// and `values` (positions × `kv_dim` values each), into `out` (`n` × `q_dim`). Query `t`
+/// sees positions `0..=start + t`. Each query head is one task of `parallel`, with its own
+/// `start + n` attention weights in `scores` (at least `n_heads · (start + n)` values).
+#[allow(clippy::too_many_arguments)]
+pub(super) fn attend<E: KvElement>(
+    kernels: &Kernels,
+    parallel: &dyn Parallel,
+    shape: &AttentionShape,
+    keys: &[E],
+    values: &[E],
+    q: &[f32],
+    out: &mut [f32],
+    scores: &mut [f32],
+    n: usize,
+    start: usize,
+) {
+    let AttentionShape { n_heads, group, head_dim, q_dim, kv_dim, scale } = *shape;
+    let context = start + n;
+    assert!(out.len() >= n * q_dim && q.len() >= n * q_dim, "attention output or queries shorter than {n} tokens");
+    assert!(scores.len() >= n_heads * context, "attention scores shorter than {n_heads} heads of {context} positions");
+    let (out, scores) = (Disjoint::new(out), Disjoint::new(scores));
+    let (head_elements, row_elements) = (head_dim / E::VALUES, kv_dim / E::VALUES);
+    parallel.run(n_heads, &|h| {
+        let kv_offset = (h / group) * head_elements;
+        // SAFETY: task `h` alone uses scores `h · context..(h + 1) · context`.
+        let scores = unsafe { scores.range(h * context, context) };
+        for t in 0..n {
+            let visible = start + t + 1;
+            let query = &q[t * q_dim + h * head_dim..t * q_dim + (h + 1) * head_dim];
+            let weights = &mut scores[..visible];
+            for (p, score) in weights.iter_mut().enumerate() {
+                let key = &keys[p * row_elements + kv_offset..p * row_elements + kv_offset + head_elements];
+                *score = E::dot(kernels, key, query) * scale;
+            }
+            softmax(weights);
+            // SAFETY: task `h` alone writes head `h` of each token's output.
+            let head_out = unsafe { out.range(t * q_dim + h * head_dim, head_dim) };
+            head_out.fill(0.0);
+            for (p, &weight) in weights.iter().enumerate() {
+                let value = &values[p * row_elements + kv_offset..p * row_elements + kv_offset + head_elements];
+                E::axpy(kernels, weight, value, head_out);
+            }
+        }
+    });
+}
