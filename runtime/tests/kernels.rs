@@ -121,6 +121,43 @@ fn kv_q8_0_kernels_match_f64_reference() {
     }
 }
 
+/// Softmax and the attention kernels of every table against f64 references.
+#[test]
+fn attention_kernels_match_f64_reference() {
+    use half::f16;
+    for table in tables() {
+        let x = values(60, 77, 8.0);
+        let mut got = x.clone();
+        (table.softmax)(&mut got);
+        let max = x.iter().fold(f64::NEG_INFINITY, |m, &v| m.max(f64::from(v)));
+        let total: f64 = x.iter().map(|&v| (f64::from(v) - max).exp()).sum();
+        for (i, &v) in x.iter().enumerate() {
+            let want = (f64::from(v) - max).exp() / total;
+            assert!((f64::from(got[i]) - want).abs() <= 1e-6 * want + 1e-12, "{} softmax element {i}: {} vs {want}", table.isa, got[i]);
+        }
+
+        let (positions, stride, head_dim, offset) = (6, 96, 32, 64);
+        let keys: Vec<f16> = values(61, positions * stride, 2.0).into_iter().map(f16::from_f32).collect();
+        let q = values(62, head_dim, 1.0);
+        let mut scores = vec![0.0; positions];
+        (table.scores_f16)(&keys[offset..], stride, &q, &mut scores);
+        let weights: Vec<f32> = (0..positions).map(|p| 0.1 + p as f32 * 0.05).collect();
+        let mut mixed = vec![0.0; head_dim];
+        (table.mix_f16)(&keys[offset..], stride, &weights, &mut mixed);
+        for p in 0..positions {
+            let key = &keys[offset + p * stride..offset + p * stride + head_dim];
+            let want: f64 = key.iter().zip(&q).map(|(&k, &v)| f64::from(k.to_f32()) * f64::from(v)).sum();
+            let scale: f64 = key.iter().zip(&q).map(|(&k, &v)| (f64::from(k.to_f32()) * f64::from(v)).abs()).sum();
+            assert!((f64::from(scores[p]) - want).abs() <= 1e-6 * scale, "{} scores_f16 position {p}: {} vs {want}", table.isa, scores[p]);
+        }
+        for i in 0..head_dim {
+            let want: f64 = (0..positions).map(|p| f64::from(weights[p]) * f64::from(keys[offset + p * stride + i].to_f32())).sum();
+            let scale: f64 = (0..positions).map(|p| (f64::from(weights[p]) * f64::from(keys[offset + p * stride + i].to_f32())).abs()).sum();
+            assert!((f64::from(mixed[i]) - want).abs() <= 1e-6 * scale, "{} mix_f16 element {i}: {} vs {want}", table.isa, mixed[i]);
+        }
+    }
+}
+
 #[test]
 fn active_table_is_forced_isa() {
     let active = kernels::active().unwrap_or_else(|e| panic!("no kernel table: {e}"));

@@ -599,6 +599,80 @@ fn axpy_q8_0_matches_scalar() {
 }
 
 #[test]
+fn softmax_matches_scalar() {
+    for table in simd_tables() {
+        for (seed, &n) in FLOAT_LENGTHS.iter().enumerate().filter(|(_, &n)| n > 0) {
+            let mut rng = Rng::new(7500 + seed as u64);
+            let x: Vec<f32> = (0..n).map(|_| rng.unit() * 30.0).collect();
+            let mut got = x.clone();
+            let mut want = x.clone();
+            (table.softmax)(&mut got);
+            (kernels::SCALAR.softmax)(&mut want);
+            for i in 0..n {
+                let what = || format!("{} softmax of length {n}, element {i}", table.isa);
+                assert_close(table.isa, got[i], want[i], f64::from(want[i]), &what);
+            }
+        }
+    }
+}
+
+/// Attention kernels over a cache of `positions` rows of `stride` elements, reading the head
+/// at element `offset` of each row.
+#[test]
+fn attention_kernels_match_scalar() {
+    for table in simd_tables() {
+        for (seed, &(positions, heads, head_dim)) in [(1, 1, 32), (5, 2, 64), (9, 3, 64), (17, 2, 128)].iter().enumerate() {
+            let mut rng = Rng::new(8500 + seed as u64);
+            let stride = heads * head_dim;
+            let keys = random_f16(&mut rng, positions * stride);
+            let values = random_f16(&mut rng, positions * stride);
+            let q = random_f32(&mut rng, head_dim);
+            let weights: Vec<f32> = (0..positions).map(|_| rng.unit().abs()).collect();
+            let offset = (heads - 1) * head_dim;
+            let (mut got, mut want) = (vec![0.0; positions], vec![0.0; positions]);
+            (table.scores_f16)(&keys[offset..], stride, &q, &mut got);
+            (kernels::SCALAR.scores_f16)(&keys[offset..], stride, &q, &mut want);
+            for p in 0..positions {
+                let key = &keys[offset + p * stride..offset + p * stride + head_dim];
+                let terms: f64 = key.iter().zip(&q).map(|(&k, &x)| (f64::from(k.to_f32()) * f64::from(x)).abs()).sum();
+                assert_close(table.isa, got[p], want[p], terms, &|| format!("{} scores_f16, {positions} positions, head_dim {head_dim}, position {p}", table.isa));
+            }
+            let (mut got, mut want) = (vec![f32::NAN; head_dim], vec![f32::NAN; head_dim]);
+            (table.mix_f16)(&values[offset..], stride, &weights, &mut got);
+            (kernels::SCALAR.mix_f16)(&values[offset..], stride, &weights, &mut want);
+            for i in 0..head_dim {
+                let terms: f64 = (0..positions).map(|p| (f64::from(weights[p]) * f64::from(values[offset + p * stride + i].to_f32())).abs()).sum();
+                assert_close(table.isa, got[i], want[i], terms, &|| format!("{} mix_f16, {positions} positions, head_dim {head_dim}, element {i}", table.isa));
+            }
+
+            let blocks = |rng: &mut Rng| -> Vec<BlockQ8_0> { (0..positions * stride / QK).map(|_| Q8_0::random_block(rng)).collect() };
+            let (keys, values) = (blocks(&mut rng), blocks(&mut rng));
+            let (block_stride, block_offset) = (stride / QK, offset / QK);
+            let (mut got, mut want) = (vec![0.0; positions], vec![0.0; positions]);
+            (table.scores_q8_0)(&keys[block_offset..], block_stride, &q, &mut got);
+            (kernels::SCALAR.scores_q8_0)(&keys[block_offset..], block_stride, &q, &mut want);
+            for p in 0..positions {
+                let key = &keys[block_offset + p * block_stride..block_offset + p * block_stride + head_dim / QK];
+                let terms: f64 = (0..head_dim).map(|i| (f16_value(key[i / QK].d) * f64::from(key[i / QK].qs[i % QK]) * f64::from(q[i])).abs()).sum();
+                assert_close(table.isa, got[p], want[p], terms, &|| format!("{} scores_q8_0, {positions} positions, head_dim {head_dim}, position {p}", table.isa));
+            }
+            let (mut got, mut want) = (vec![f32::NAN; head_dim], vec![f32::NAN; head_dim]);
+            (table.mix_q8_0)(&values[block_offset..], block_stride, &weights, &mut got);
+            (kernels::SCALAR.mix_q8_0)(&values[block_offset..], block_stride, &weights, &mut want);
+            for i in 0..head_dim {
+                let terms: f64 = (0..positions)
+                    .map(|p| {
+                        let block = &values[block_offset + p * block_stride + i / QK];
+                        (f64::from(weights[p]) * f16_value(block.d) * f64::from(block.qs[i % QK])).abs()
+                    })
+                    .sum();
+                assert_close(table.isa, got[i], want[i], terms, &|| format!("{} mix_q8_0, {positions} positions, head_dim {head_dim}, element {i}", table.isa));
+            }
+        }
+    }
+}
+
+#[test]
 fn axpy_f32_matches_scalar() {
     for table in simd_tables() {
         for (seed, &n) in FLOAT_LENGTHS.iter().enumerate() {

@@ -29,8 +29,8 @@ pub struct PerplexityArgs {
     /// It always runs with an f32 KV cache.
     #[arg(long)]
     reference: Option<PathBuf>,
-    /// Element type of the scored models' KV cache: f32 or f16. Scoring a model with f16
-    /// against itself as --reference measures what the f16 cache costs.
+    /// Element type of the scored models' KV cache: f32, f16 or q8_0. Scoring a model with f16
+    /// or q8_0 against itself as --reference measures what that cache costs.
     #[arg(long, default_value = "f32", value_parser = super::parse_kv_type)]
     kv_type: tinyllm::KvType,
 }

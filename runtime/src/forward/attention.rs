@@ -3,8 +3,6 @@
 use crate::kernels::{Kernels, Parallel};
 use crate::quant::{BlockQ8_0, QK};
 
-use super::ops::softmax;
-
 /// The head layout of one layer's attention.
 #[derive(Debug, Clone, Copy)]
 pub(super) struct AttentionShape {
@@ -22,45 +20,53 @@ pub(super) struct AttentionShape {
 pub(super) trait KvElement: Sized + Sync {
     /// Values per element.
     const VALUES: usize;
-    /// `key · q` over one head.
-    fn dot(kernels: &Kernels, key: &[Self], q: &[f32]) -> f32;
-    /// `out += weight · value` over one head.
-    fn axpy(kernels: &Kernels, weight: f32, value: &[Self], out: &mut [f32]);
+    /// `out[p] = key_p · q` for each position `p` below `out.len()`, where key `p` is the
+    /// `q.len() / VALUES` elements from `p · stride`.
+    fn scores(kernels: &Kernels, keys: &[Self], stride: usize, q: &[f32], out: &mut [f32]);
+    /// `out = Σ_p weights[p] · value_p`, where value `p` is the `out.len() / VALUES` elements
+    /// from `p · stride`.
+    fn mix(kernels: &Kernels, values: &[Self], stride: usize, weights: &[f32], out: &mut [f32]);
 }
 
 impl KvElement for f32 {
     const VALUES: usize = 1;
 
-    fn dot(kernels: &Kernels, key: &[f32], q: &[f32]) -> f32 {
-        (kernels.dot_f32)(q, key)
+    fn scores(kernels: &Kernels, keys: &[f32], stride: usize, q: &[f32], out: &mut [f32]) {
+        for (p, score) in out.iter_mut().enumerate() {
+            *score = (kernels.dot_f32)(q, &keys[p * stride..p * stride + q.len()]);
+        }
     }
 
-    fn axpy(kernels: &Kernels, weight: f32, value: &[f32], out: &mut [f32]) {
-        (kernels.axpy_f32)(weight, value, out)
+    fn mix(kernels: &Kernels, values: &[f32], stride: usize, weights: &[f32], out: &mut [f32]) {
+        out.fill(0.0);
+        let dim = out.len();
+        for (p, &weight) in weights.iter().enumerate() {
+            (kernels.axpy_f32)(weight, &values[p * stride..p * stride + dim], out);
+        }
     }
 }
 
 impl KvElement for half::f16 {
     const VALUES: usize = 1;
 
-    fn dot(kernels: &Kernels, key: &[half::f16], q: &[f32]) -> f32 {
-        (kernels.dot_f16)(key, q)
+    fn scores(kernels: &Kernels, keys: &[half::f16], stride: usize, q: &[f32], out: &mut [f32]) {
+        (kernels.scores_f16)(keys, stride, q, out)
     }
 
-    fn axpy(kernels: &Kernels, weight: f32, value: &[half::f16], out: &mut [f32]) {
-        (kernels.axpy_f16)(weight, value, out)
+    fn mix(kernels: &Kernels, values: &[half::f16], stride: usize, weights: &[f32], out: &mut [f32]) {
+        (kernels.mix_f16)(values, stride, weights, out)
     }
 }
 
 impl KvElement for BlockQ8_0 {
     const VALUES: usize = QK;
 
-    fn dot(kernels: &Kernels, key: &[BlockQ8_0], q: &[f32]) -> f32 {
-        (kernels.dot_q8_0_f32)(key, q)
+    fn scores(kernels: &Kernels, keys: &[BlockQ8_0], stride: usize, q: &[f32], out: &mut [f32]) {
+        (kernels.scores_q8_0)(keys, stride, q, out)
     }
 
-    fn axpy(kernels: &Kernels, weight: f32, value: &[BlockQ8_0], out: &mut [f32]) {
-        (kernels.axpy_q8_0)(weight, value, out)
+    fn mix(kernels: &Kernels, values: &[BlockQ8_0], stride: usize, weights: &[f32], out: &mut [f32]) {
+        (kernels.mix_q8_0)(values, stride, weights, out)
     }
 }
 
@@ -117,27 +123,23 @@ pub(super) fn attend<E: KvElement>(
     assert!(out.len() >= n * q_dim && q.len() >= n * q_dim, "attention output or queries shorter than {n} tokens");
     assert!(scores.len() >= n_heads * context, "attention scores shorter than {n_heads} heads of {context} positions");
     let (out, scores) = (Disjoint::new(out), Disjoint::new(scores));
-    let (head_elements, row_elements) = (head_dim / E::VALUES, kv_dim / E::VALUES);
+    let row_elements = kv_dim / E::VALUES;
     parallel.run(n_heads, &|h| {
-        let kv_offset = (h / group) * head_elements;
+        let kv_offset = (h / group) * (head_dim / E::VALUES);
         // SAFETY: task `h` alone uses scores `h · context..(h + 1) · context`.
         let scores = unsafe { scores.range(h * context, context) };
         for t in 0..n {
             let visible = start + t + 1;
             let query = &q[t * q_dim + h * head_dim..t * q_dim + (h + 1) * head_dim];
             let weights = &mut scores[..visible];
-            for (p, score) in weights.iter_mut().enumerate() {
-                let key = &keys[p * row_elements + kv_offset..p * row_elements + kv_offset + head_elements];
-                *score = E::dot(kernels, key, query) * scale;
+            E::scores(kernels, &keys[kv_offset..], row_elements, query, weights);
+            for score in weights.iter_mut() {
+                *score *= scale;
             }
-            softmax(weights);
+            (kernels.softmax)(weights);
             // SAFETY: task `h` alone writes head `h` of each token's output.
             let head_out = unsafe { out.range(t * q_dim + h * head_dim, head_dim) };
-            head_out.fill(0.0);
-            for (p, &weight) in weights.iter().enumerate() {
-                let value = &values[p * row_elements + kv_offset..p * row_elements + kv_offset + head_elements];
-                E::axpy(kernels, weight, value, head_out);
-            }
+            E::mix(kernels, &values[kv_offset..], row_elements, weights, head_out);
         }
     });
 }

@@ -35,16 +35,3 @@ pub fn add_bias(x: &mut [f32], bias: &TensorData<'_>, dim: usize) {
         }
     }
 }
-
-/// Softmax in place, shifted by the maximum for stability.
-pub fn softmax(x: &mut [f32]) {
-    let max = x.iter().copied().fold(f32::NEG_INFINITY, f32::max);
-    let mut sum = 0.0;
-    for v in x.iter_mut() {
-        *v = crate::kernels::scalar::exp(*v - max);
-        sum += *v;
-    }
-    for v in x.iter_mut() {
-        *v /= sum;
-    }
-}

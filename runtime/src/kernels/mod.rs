@@ -143,6 +143,16 @@ pub struct Kernels {
     pub axpy_f16: fn(f32, &[f16], &mut [f32]),
     /// `y += a * x` with `x` in Q8_0 blocks (the values of a Q8_0 KV cache).
     pub axpy_q8_0: fn(f32, &[BlockQ8_0], &mut [f32]),
+    /// Attention scores of one head over cached f16 keys (see [`scalar::scores_f16`]).
+    pub scores_f16: fn(&[f16], usize, &[f32], &mut [f32]),
+    /// Attention output of one head over cached f16 values (see [`scalar::mix_f16`]).
+    pub mix_f16: fn(&[f16], usize, &[f32], &mut [f32]),
+    /// Attention scores of one head over cached Q8_0 keys (see [`scalar::scores_q8_0`]).
+    pub scores_q8_0: fn(&[BlockQ8_0], usize, &[f32], &mut [f32]),
+    /// Attention output of one head over cached Q8_0 values (see [`scalar::mix_q8_0`]).
+    pub mix_q8_0: fn(&[BlockQ8_0], usize, &[f32], &mut [f32]),
+    /// Softmax in place (see [`scalar::softmax`]).
+    pub softmax: fn(&mut [f32]),
     /// SwiGLU in place: `gate = silu(gate) * up`.
     pub silu_mul: fn(&mut [f32], &[f32]),
 }
@@ -187,6 +197,11 @@ pub static SCALAR: Kernels = Kernels {
     axpy_f32: scalar::axpy_f32,
     axpy_f16: scalar::axpy_f16,
     axpy_q8_0: scalar::axpy_q8_0,
+    scores_f16: scalar::scores_f16,
+    mix_f16: scalar::mix_f16,
+    scores_q8_0: scalar::scores_q8_0,
+    mix_q8_0: scalar::mix_q8_0,
+    softmax: scalar::softmax,
     silu_mul: scalar::silu_mul,
 };
 

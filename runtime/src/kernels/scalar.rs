@@ -174,6 +174,58 @@ pub fn axpy_q8_0(a: f32, x: &[BlockQ8_0], y: &mut [f32]) {
     }
 }
 
+/// Attention scores of one query head over cached f16 keys: `out[p] = key_p · q` for every
+/// `p` below `out.len()`, where `key_p = keys[p · stride..p · stride + q.len()]`.
+pub fn scores_f16(keys: &[f16], stride: usize, q: &[f32], out: &mut [f32]) {
+    for (p, score) in out.iter_mut().enumerate() {
+        *score = dot_f16(&keys[p * stride..p * stride + q.len()], q);
+    }
+}
+
+/// The attention output of one head over cached f16 values: `out = Σ_p weights[p] · value_p`,
+/// where `value_p = values[p · stride..p · stride + out.len()]`, added in position order.
+pub fn mix_f16(values: &[f16], stride: usize, weights: &[f32], out: &mut [f32]) {
+    out.fill(0.0);
+    let dim = out.len();
+    for (p, &weight) in weights.iter().enumerate() {
+        axpy_f16(weight, &values[p * stride..p * stride + dim], out);
+    }
+}
+
+/// [`scores_f16`] over Q8_0 keys: `stride` and the head are counted in blocks of 32, so a key
+/// is `keys[p · stride..p · stride + q.len() / 32]`.
+pub fn scores_q8_0(keys: &[BlockQ8_0], stride: usize, q: &[f32], out: &mut [f32]) {
+    let blocks = q.len() / QK;
+    for (p, score) in out.iter_mut().enumerate() {
+        *score = dot_q8_0_f32(&keys[p * stride..p * stride + blocks], q);
+    }
+}
+
+/// [`mix_f16`] over Q8_0 values, with `stride` and the head counted in blocks of 32.
+pub fn mix_q8_0(values: &[BlockQ8_0], stride: usize, weights: &[f32], out: &mut [f32]) {
+    out.fill(0.0);
+    let blocks = out.len() / QK;
+    for (p, &weight) in weights.iter().enumerate() {
+        axpy_q8_0(weight, &values[p * stride..p * stride + blocks], out);
+    }
+}
+
+/// Softmax in place, shifted by the maximum: `x_i = e^(x_i - max) / Σ e^(x_j - max)`, with
+/// `e^x` from [`exp`] and the sum taken in eight partial sums (element `i` into sum `i mod 8`)
+/// added in order, so that a vector kernel can repeat it exactly. The inputs are finite.
+pub fn softmax(x: &mut [f32]) {
+    let max = x.iter().copied().fold(f32::NEG_INFINITY, f32::max);
+    let mut partial = [0.0f32; 8];
+    for (i, v) in x.iter_mut().enumerate() {
+        *v = exp(*v - max);
+        partial[i % 8] += *v;
+    }
+    let sum: f32 = partial.iter().sum();
+    for v in x.iter_mut() {
+        *v /= sum;
+    }
+}
+
 /// SwiGLU in place: `gate = gate / (1 + e^-gate) * up`, with `e^x` from [`exp`].
 pub fn silu_mul(gate: &mut [f32], up: &[f32]) {
     for (g, &u) in gate.iter_mut().zip(up) {

@@ -229,3 +229,31 @@ pub(super) unsafe fn silu_mul(gate: &mut [f32], up: &[f32]) {
     }
     scalar::silu_mul(&mut gate[main..n], &up[main..n]);
 }
+
+/// Attention scores of one head over f16 keys, `dot_f16` per position (contract of
+/// `scalar::scores_f16`).
+///
+/// # Safety
+/// The CPU must support NEON.
+#[inline(always)]
+pub(super) unsafe fn scores_f16(keys: &[f16], stride: usize, q: &[f32], out: &mut [f32]) {
+    for (p, score) in out.iter_mut().enumerate() {
+        // SAFETY: the caller guarantees NEON.
+        *score = unsafe { dot_f16(&keys[p * stride..p * stride + q.len()], q) };
+    }
+}
+
+/// Attention output of one head over f16 values, `axpy_f16` per position (contract of
+/// `scalar::mix_f16`).
+///
+/// # Safety
+/// The CPU must support NEON.
+#[inline(always)]
+pub(super) unsafe fn mix_f16(values: &[f16], stride: usize, weights: &[f32], out: &mut [f32]) {
+    out.fill(0.0);
+    let dim = out.len();
+    for (p, &weight) in weights.iter().enumerate() {
+        // SAFETY: the caller guarantees NEON.
+        unsafe { axpy_f16(weight, &values[p * stride..p * stride + dim], out) };
+    }
+}

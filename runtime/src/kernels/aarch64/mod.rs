@@ -82,7 +82,12 @@ macro_rules! kernel_table {
             axpy_f16(a: f32, x: &[half::f16], y: &mut [f32]) -> () = super::float::axpy_f16(a, x, y);
             dot_q8_0_f32(w: &[$crate::quant::BlockQ8_0], x: &[f32]) -> f32 = $crate::kernels::scalar::dot_q8_0_f32(w, x);
             axpy_q8_0(a: f32, x: &[$crate::quant::BlockQ8_0], y: &mut [f32]) -> () = $crate::kernels::scalar::axpy_q8_0(a, x, y);
+            scores_f16(keys: &[half::f16], stride: usize, q: &[f32], out: &mut [f32]) -> () = super::float::scores_f16(keys, stride, q, out);
+            mix_f16(values: &[half::f16], stride: usize, weights: &[f32], out: &mut [f32]) -> () = super::float::mix_f16(values, stride, weights, out);
+            scores_q8_0(keys: &[$crate::quant::BlockQ8_0], stride: usize, q: &[f32], out: &mut [f32]) -> () = $crate::kernels::scalar::scores_q8_0(keys, stride, q, out);
+            mix_q8_0(values: &[$crate::quant::BlockQ8_0], stride: usize, weights: &[f32], out: &mut [f32]) -> () = $crate::kernels::scalar::mix_q8_0(values, stride, weights, out);
             silu_mul(gate: &mut [f32], up: &[f32]) -> () = super::float::silu_mul(gate, up);
+            softmax(x: &mut [f32]) -> () = $crate::kernels::scalar::softmax(x);
         );
 
         /// The kernel table of this instruction set.
@@ -110,6 +115,11 @@ macro_rules! kernel_table {
             axpy_f32,
             axpy_f16,
             axpy_q8_0,
+            scores_f16,
+            mix_f16,
+            scores_q8_0,
+            mix_q8_0,
+            softmax,
             silu_mul,
         };
     };

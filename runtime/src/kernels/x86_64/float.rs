@@ -86,6 +86,10 @@ unsafe fn dot<E: Element>(a: &[E], b: &[f32]) -> f32 {
         _mm256_storeu_ps(partial.as_mut_ptr(), acc);
     }
     let sum: f32 = partial.iter().sum();
+    if i == n {
+        // The scalar twin adds the empty tail's sum, +0.0; so does this, without the call.
+        return sum + 0.0;
+    }
     sum + E::scalar_dot(&a[i..], &b[i..])
 }
 
@@ -265,5 +269,111 @@ pub(super) unsafe fn axpy_q8_0(a: f32, x: &[BlockQ8_0], y: &mut [f32]) {
                 _mm256_storeu_ps(py, sum);
             }
         }
+    }
+}
+
+/// Attention scores of one head over f16 keys: the inlined `dot` per position, so each score
+/// equals `dot_f16`'s bit for bit (contract of `scalar::scores_f16`).
+///
+/// # Safety
+/// The CPU must support AVX2, FMA and F16C.
+#[target_feature(enable = "avx2,fma,f16c")]
+pub(super) unsafe fn scores_f16(keys: &[f16], stride: usize, q: &[f32], out: &mut [f32]) {
+    for (p, score) in out.iter_mut().enumerate() {
+        // SAFETY: this function's target features include the ones `dot` requires.
+        *score = unsafe { dot(&keys[p * stride..p * stride + q.len()], q) };
+    }
+}
+
+/// Attention output of one head over f16 values: the inlined `axpy` per position, in position
+/// order (contract of `scalar::mix_f16`).
+///
+/// # Safety
+/// The CPU must support AVX2, FMA and F16C.
+#[target_feature(enable = "avx2,fma,f16c")]
+pub(super) unsafe fn mix_f16(values: &[f16], stride: usize, weights: &[f32], out: &mut [f32]) {
+    out.fill(0.0);
+    let dim = out.len();
+    for (p, &weight) in weights.iter().enumerate() {
+        // SAFETY: this function's target features include the ones `axpy` requires.
+        unsafe { axpy(weight, &values[p * stride..p * stride + dim], out) };
+    }
+}
+
+/// Attention scores of one head over Q8_0 keys (contract of `scalar::scores_q8_0`).
+///
+/// # Safety
+/// The CPU must support AVX2, FMA and F16C.
+#[target_feature(enable = "avx2,fma,f16c")]
+pub(super) unsafe fn scores_q8_0(keys: &[BlockQ8_0], stride: usize, q: &[f32], out: &mut [f32]) {
+    let blocks = q.len() / QK;
+    for (p, score) in out.iter_mut().enumerate() {
+        // SAFETY: the target features are enabled, the ones `dot_q8_0_f32` requires.
+        *score = unsafe { dot_q8_0_f32(&keys[p * stride..p * stride + blocks], q) };
+    }
+}
+
+/// Attention output of one head over Q8_0 values (contract of `scalar::mix_q8_0`).
+///
+/// # Safety
+/// The CPU must support AVX2, FMA and F16C.
+#[target_feature(enable = "avx2,fma,f16c")]
+pub(super) unsafe fn mix_q8_0(values: &[BlockQ8_0], stride: usize, weights: &[f32], out: &mut [f32]) {
+    out.fill(0.0);
+    let blocks = out.len() / QK;
+    for (p, &weight) in weights.iter().enumerate() {
+        // SAFETY: the target features are enabled, the ones `axpy_q8_0` requires.
+        unsafe { axpy_q8_0(weight, &values[p * stride..p * stride + blocks], out) };
+    }
+}
+
+/// Softmax in place with the scalar twin's operations and partial sums, bit-identical to it
+/// (finite inputs, as the scalar twin requires).
+///
+/// # Safety
+/// The CPU must support AVX2, FMA and F16C.
+#[target_feature(enable = "avx2,fma,f16c")]
+pub(super) unsafe fn softmax(x: &mut [f32]) {
+    let n = x.len();
+    let main = n - n % 8;
+    let px = x.as_mut_ptr();
+    let mut lanes = [0.0f32; 8];
+    // SAFETY: the target features are enabled. Every vector access covers elements `i..i + 8`
+    // with `i + 8 <= main <= n`; `x` is borrowed mutably; the stores to `lanes` write its eight
+    // floats.
+    let max = unsafe {
+        let mut max = _mm256_set1_ps(f32::NEG_INFINITY);
+        for i in (0..main).step_by(8) {
+            max = _mm256_max_ps(max, _mm256_loadu_ps(px.add(i)));
+        }
+        _mm256_storeu_ps(lanes.as_mut_ptr(), max);
+        // The maximum is exact in any order.
+        lanes.iter().chain(&x[main..]).copied().fold(f32::NEG_INFINITY, f32::max)
+    };
+    let mut partial = [0.0f32; 8];
+    // SAFETY: as above.
+    unsafe {
+        let (shift, mut sums) = (_mm256_set1_ps(max), _mm256_setzero_ps());
+        for i in (0..main).step_by(8) {
+            let e = exp(_mm256_sub_ps(_mm256_loadu_ps(px.add(i)), shift));
+            _mm256_storeu_ps(px.add(i), e);
+            sums = _mm256_add_ps(sums, e);
+        }
+        _mm256_storeu_ps(partial.as_mut_ptr(), sums);
+    }
+    for (i, v) in x.iter_mut().enumerate().skip(main) {
+        *v = scalar::exp(*v - max);
+        partial[i % 8] += *v;
+    }
+    let sum: f32 = partial.iter().sum();
+    // SAFETY: as above.
+    unsafe {
+        let total = _mm256_set1_ps(sum);
+        for i in (0..main).step_by(8) {
+            _mm256_storeu_ps(px.add(i), _mm256_div_ps(_mm256_loadu_ps(px.add(i)), total));
+        }
+    }
+    for v in &mut x[main..] {
+        *v /= sum;
     }
 }

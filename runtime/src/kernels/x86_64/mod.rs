@@ -147,6 +147,11 @@ static AVX2: Kernels = Kernels {
     axpy_f32,
     axpy_f16,
     axpy_q8_0,
+    scores_f16,
+    mix_f16,
+    scores_q8_0,
+    mix_q8_0,
+    softmax,
     silu_mul,
 };
 
@@ -183,6 +188,11 @@ table_entries! {
     fn axpy_f32(a: f32, x: &[f32], y: &mut [f32]) -> () = float::axpy_f32;
     fn axpy_f16(a: f32, x: &[f16], y: &mut [f32]) -> () = float::axpy_f16;
     fn silu_mul(gate: &mut [f32], up: &[f32]) -> () = float::silu_mul;
+    fn softmax(x: &mut [f32]) -> () = float::softmax;
     fn dot_q8_0_f32(w: &[BlockQ8_0], x: &[f32]) -> f32 = float::dot_q8_0_f32;
     fn axpy_q8_0(a: f32, x: &[BlockQ8_0], y: &mut [f32]) -> () = float::axpy_q8_0;
+    fn scores_f16(keys: &[f16], stride: usize, q: &[f32], out: &mut [f32]) -> () = float::scores_f16;
+    fn mix_f16(values: &[f16], stride: usize, weights: &[f32], out: &mut [f32]) -> () = float::mix_f16;
+    fn scores_q8_0(keys: &[BlockQ8_0], stride: usize, q: &[f32], out: &mut [f32]) -> () = float::scores_q8_0;
+    fn mix_q8_0(values: &[BlockQ8_0], stride: usize, weights: &[f32], out: &mut [f32]) -> () = float::mix_q8_0;
 }
