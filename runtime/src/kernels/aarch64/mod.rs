@@ -80,14 +80,9 @@ macro_rules! kernel_table {
             dot_f16(a: &[half::f16], b: &[f32]) -> f32 = super::float::dot_f16(a, b);
             axpy_f32(a: f32, x: &[f32], y: &mut [f32]) -> () = super::float::axpy_f32(a, x, y);
             axpy_f16(a: f32, x: &[half::f16], y: &mut [f32]) -> () = super::float::axpy_f16(a, x, y);
-            dot_q8_0_f32(w: &[$crate::quant::BlockQ8_0], x: &[f32]) -> f32 = $crate::kernels::scalar::dot_q8_0_f32(w, x);
-            axpy_q8_0(a: f32, x: &[$crate::quant::BlockQ8_0], y: &mut [f32]) -> () = $crate::kernels::scalar::axpy_q8_0(a, x, y);
             scores_f16(keys: &[half::f16], stride: usize, q: &[f32], out: &mut [f32]) -> () = super::float::scores_f16(keys, stride, q, out);
             mix_f16(values: &[half::f16], stride: usize, weights: &[f32], out: &mut [f32]) -> () = super::float::mix_f16(values, stride, weights, out);
-            scores_q8_0(keys: &[$crate::quant::BlockQ8_0], stride: usize, q: &[f32], out: &mut [f32]) -> () = $crate::kernels::scalar::scores_q8_0(keys, stride, q, out);
-            mix_q8_0(values: &[$crate::quant::BlockQ8_0], stride: usize, weights: &[f32], out: &mut [f32]) -> () = $crate::kernels::scalar::mix_q8_0(values, stride, weights, out);
             silu_mul(gate: &mut [f32], up: &[f32]) -> () = super::float::silu_mul(gate, up);
-            softmax(x: &mut [f32]) -> () = $crate::kernels::scalar::softmax(x);
         );
 
         /// The kernel table of this instruction set.
@@ -111,15 +106,16 @@ macro_rules! kernel_table {
             dot_q4_1_r4x4,
             dot_f32,
             dot_f16,
-            dot_q8_0_f32,
+            // The Q8_0 KV cache kernels and softmax have no NEON version yet: the scalar ones.
+            dot_q8_0_f32: $crate::kernels::scalar::dot_q8_0_f32,
             axpy_f32,
             axpy_f16,
-            axpy_q8_0,
+            axpy_q8_0: $crate::kernels::scalar::axpy_q8_0,
             scores_f16,
             mix_f16,
-            scores_q8_0,
-            mix_q8_0,
-            softmax,
+            scores_q8_0: $crate::kernels::scalar::scores_q8_0,
+            mix_q8_0: $crate::kernels::scalar::mix_q8_0,
+            softmax: $crate::kernels::scalar::softmax,
             silu_mul,
         };
     };
