@@ -68,5 +68,40 @@ fn bench_vector_ops(c: &mut Criterion) {
     group.finish();
 }
 
-criterion_group!(benches, bench_formats, bench_vector_ops);
+/// One attention head of 64 values over 512 cached positions of a Qwen2.5-0.5B layer (2 KV
+/// heads): scores, softmax and the weighted sum of values, for the f16 and Q8_0 caches.
+fn bench_attention(c: &mut Criterion) {
+    const POSITIONS: usize = 512;
+    const HEAD_DIM: usize = 64;
+    const STRIDE: usize = 2 * HEAD_DIM;
+    let mut group = c.benchmark_group(format!("attention_{HEAD_DIM}x{POSITIONS}"));
+    group.throughput(Throughput::Elements((2 * POSITIONS * HEAD_DIM) as u64));
+    let cache = values(5, POSITIONS * STRIDE);
+    let f16_cache: Vec<half::f16> = cache.iter().map(|&v| half::f16::from_f32(v)).collect();
+    let mut q8_0_cache = Vec::new();
+    tinyllm::quant::quantize_row_q8_0(&cache, &mut q8_0_cache);
+    let q = values(6, HEAD_DIM);
+    let mut scores = vec![0.0; POSITIONS];
+    let mut out = vec![0.0; HEAD_DIM];
+    for isa in Isa::ALL.into_iter().filter(|isa| isa.is_supported()) {
+        let table = kernels::for_isa(isa).expect("supported");
+        group.bench_function(BenchmarkId::new("f16", isa), |bench| {
+            bench.iter(|| {
+                (table.scores_f16)(&f16_cache, STRIDE, &q, &mut scores);
+                (table.softmax)(&mut scores);
+                (table.mix_f16)(&f16_cache, STRIDE, &scores, &mut out);
+            })
+        });
+        group.bench_function(BenchmarkId::new("q8_0", isa), |bench| {
+            bench.iter(|| {
+                (table.scores_q8_0)(&q8_0_cache, STRIDE / 32, &q, &mut scores);
+                (table.softmax)(&mut scores);
+                (table.mix_q8_0)(&q8_0_cache, STRIDE / 32, &scores, &mut out);
+            })
+        });
+    }
+    group.finish();
+}
+
+criterion_group!(benches, bench_formats, bench_vector_ops, bench_attention);
 criterion_main!(benches);

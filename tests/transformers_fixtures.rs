@@ -89,6 +89,21 @@ fn check_model(name: &str, dtype: DType) {
         assert_eq!(two.eval_all_logits(&tokens).unwrap(), one.as_slice(), "{name} {}: logits with 2 threads", case["name"]);
     }
 
+    // A prompt longer than one forward batch (MAX_BATCH) runs in several batches; its logits
+    // match decoding the same tokens one at a time.
+    let vocab = model.metadata().vocab_size as usize;
+    let long: Vec<u32> = (0..tinyllm::MAX_BATCH as u32 + 37).map(|i| (i * 7919 + 13) % vocab as u32).collect();
+    let prefill = Session::new(&model, None).eval_all_logits(&long).unwrap().to_vec();
+    assert_eq!(prefill.len(), long.len() * vocab, "{name}: one row of logits per token of a long prompt");
+    let last = Session::new(&model, None).eval(&long).unwrap().to_vec();
+    assert_eq!(last, prefill[(long.len() - 1) * vocab..], "{name}: eval of a long prompt returns its last row");
+    let mut session = Session::new(&model, None);
+    for (t, &token) in long.iter().enumerate() {
+        let step = session.eval(&[token]).unwrap();
+        let (diff, scale) = max_abs_diff(step, &prefill[t * vocab..(t + 1) * vocab]);
+        assert!(diff < RELATIVE_TOLERANCE * scale, "{name}: long prompt, decode position {t}: max |diff| {diff}");
+    }
+
     for case in reference["greedy"].as_array().unwrap() {
         let prompt = ids(&case["input_ids"]);
         let expected = ids(&case["new_tokens"]);

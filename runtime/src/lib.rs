@@ -46,6 +46,6 @@ pub use format::{Architecture, DType, Metadata};
 pub use model::{Model, OpenOptions};
 pub use sampler::{Sampler, SamplerParams};
 pub use forward::kv_cache::KvType;
-pub use session::{Session, DEFAULT_CONTEXT};
+pub use session::{Session, DEFAULT_CONTEXT, MAX_BATCH};
 #[cfg(feature = "std")]
 pub use tokenizer::{ChatMessage, TextStream, Tokenizer};

@@ -141,6 +141,7 @@ pub fn bench(args: BenchArgs) -> Result<()> {
     };
 
     let mut rows = Vec::new();
+    let mut kv_cache_bytes = 0;
     let max_len = args.prompt.iter().chain(args.generate.iter()).copied().max().unwrap_or(1) + 1;
     for &requested in &args.threads {
         let threads = if requested == 0 { tinyllm::threads::physical_cores() } else { requested };
@@ -176,6 +177,7 @@ pub fn bench(args: BenchArgs) -> Result<()> {
             }
             rows.push(Row { test: format!("tg{n}"), threads, tokens_per_second: mean_std(&rates) });
         }
+        kv_cache_bytes = kv_cache_bytes.max(session.kv_cache_bytes());
     }
 
     let rss = peak_rss();
@@ -219,6 +221,7 @@ pub fn bench(args: BenchArgs) -> Result<()> {
             "open_to_first_token_ms": first_token.as_secs_f64() * 1e3,
             "open_to_first_token_threads": first_token_threads,
             "peak_rss_bytes": rss,
+            "kv_cache_bytes": kv_cache_bytes,
             "repetitions": args.repetitions,
             "results": results,
         });
@@ -232,7 +235,14 @@ pub fn bench(args: BenchArgs) -> Result<()> {
     println!("machine:    {}, {} logical CPUs, {} physical cores", cpu_name(), std::thread::available_parallelism().map(|n| n.get()).unwrap_or(1), tinyllm::threads::physical_cores());
     println!("open to first token: {:.1} ms (open, then one token on {first_token_threads} threads)", first_token.as_secs_f64() * 1e3);
     if let Some(rss) = rss {
-        println!("peak RSS:   {:.1} MiB", rss as f64 / 1048576.0);
+        let over = rss as f64 - model.file_size() as f64 - kv_cache_bytes as f64;
+        println!(
+            "peak RSS:   {:.1} MiB: file {:.1} MiB + KV cache {:.1} MiB + {:.1} MiB",
+            rss as f64 / 1048576.0,
+            model.file_size() as f64 / 1048576.0,
+            kv_cache_bytes as f64 / 1048576.0,
+            over / 1048576.0
+        );
     }
     for (threads, gbps) in &bandwidths {
         println!("read bandwidth: {gbps:.2} GB/s with {threads} threads");
