@@ -88,7 +88,7 @@ impl Disjoint {
         Disjoint { ptr: buffer.as_mut_ptr(), len: buffer.len() }
     }
 
-    /// The values `start..start + len`.
+    /// Returns the values `start..start + len`.
     ///
     /// # Safety
     /// No other task reaches any of these values while the returned slice lives.
@@ -120,7 +120,8 @@ pub(super) fn attend<E: KvElement>(
 ) {
     let AttentionShape { n_heads, group, head_dim, q_dim, kv_dim, scale } = *shape;
     let context = start + n;
-    assert!(out.len() >= n * q_dim && q.len() >= n * q_dim, "attention output or queries shorter than {n} tokens");
+    assert!(q.len() >= n * q_dim, "attention queries shorter than {n} tokens");
+    assert!(out.len() >= n * q_dim, "attention output shorter than {n} tokens");
     assert!(scores.len() >= n_heads * context, "attention scores shorter than {n_heads} heads of {context} positions");
     let (out, scores) = (Disjoint::new(out), Disjoint::new(scores));
     let row_elements = kv_dim / E::VALUES;

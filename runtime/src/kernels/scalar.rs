@@ -182,7 +182,7 @@ pub fn scores_f16(keys: &[f16], stride: usize, q: &[f32], out: &mut [f32]) {
     }
 }
 
-/// The attention output of one head over cached f16 values: `out = Σ_p weights[p] · value_p`,
+/// Computes the attention output of one head over cached f16 values: `out = Σ_p weights[p] · value_p`,
 /// where `value_p = values[p · stride..p · stride + out.len()]`, added in position order.
 pub fn mix_f16(values: &[f16], stride: usize, weights: &[f32], out: &mut [f32]) {
     out.fill(0.0);

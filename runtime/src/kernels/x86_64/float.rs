@@ -350,6 +350,7 @@ pub(super) unsafe fn softmax(x: &mut [f32]) {
         // The maximum is exact in any order.
         lanes.iter().chain(&x[main..]).copied().fold(f32::NEG_INFINITY, f32::max)
     };
+
     let mut partial = [0.0f32; 8];
     // SAFETY: as above.
     unsafe {
@@ -366,6 +367,7 @@ pub(super) unsafe fn softmax(x: &mut [f32]) {
         partial[i % 8] += *v;
     }
     let sum: f32 = partial.iter().sum();
+
     // SAFETY: as above.
     unsafe {
         let total = _mm256_set1_ps(sum);

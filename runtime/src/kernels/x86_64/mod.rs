@@ -29,8 +29,8 @@ use crate::quant::{BlockQ16Act, BlockQ4_0, BlockQ4_0G128, BlockQ4_0G64, BlockQ4_
 /// How far ahead of the weights being read the interleaved-row kernels prefetch into L1.
 const PREFETCH_L1: usize = 2048;
 /// How far ahead they prefetch into L2. Decode reads each weight once, so without these hints
-/// it waits on memory: on a Xeon with AVX-512 the hints raised SmolLM2-135M decode from 75 to
-/// 139 tokens/s and the Qwen2.5-0.5B shape at Q8_0 from 16 to 25 (1 thread).
+/// it waits on memory: on the Xeon of docs/benchmarks.md they raised SmolLM2-135M decode from
+/// 75 to about 140 tokens/s with 1 thread.
 const PREFETCH_L2: usize = 16384;
 
 /// Prefetches the cache lines `PREFETCH_L1` and `PREFETCH_L2` bytes past the start of `group`,
@@ -40,8 +40,8 @@ fn prefetch_ahead<B>(group: &[B]) {
     let start = group.as_ptr() as *const i8;
     for line in 0..core::mem::size_of_val(group).div_ceil(64) + 1 {
         // SAFETY: SSE is part of x86-64. A prefetch is a hint that never faults and reads
-        // nothing into the program, so an address past the end of the weights is harmless;
-        // `wrapping_add` computes it without the in-bounds requirement of `add`.
+        // nothing into the program, so an address past the end of the weights is harmless.
+        // `wrapping_add` computes such an address without the in-bounds requirement of `add`.
         unsafe {
             _mm_prefetch::<_MM_HINT_T0>(start.wrapping_add(PREFETCH_L1 + 64 * line));
             _mm_prefetch::<_MM_HINT_T1>(start.wrapping_add(PREFETCH_L2 + 64 * line));
@@ -49,8 +49,8 @@ fn prefetch_ahead<B>(group: &[B]) {
     }
 }
 
-/// Whether the CPU has AVX2, FMA and F16C, and for [`Isa::Avx512Vnni`] also AVX-512F, BW,
-/// VL and VNNI.
+/// Reports whether the CPU has AVX2, FMA and F16C, and for [`Isa::Avx512Vnni`] also
+/// AVX-512F, BW, VL and VNNI.
 pub(super) fn supported(isa: Isa) -> bool {
     #[cfg(feature = "std")]
     {
@@ -77,7 +77,8 @@ pub(super) fn supported(isa: Isa) -> bool {
     }
 }
 
-/// The table of `isa`. Only reachable through `for_isa`, which checks `supported` first.
+/// Returns the table of `isa`. Only reachable through `for_isa`, which checks `supported`
+/// first.
 pub(super) fn table(isa: Isa) -> &'static Kernels {
     match isa {
         Isa::Avx512Vnni => &AVX512_VNNI,
@@ -87,7 +88,7 @@ pub(super) fn table(isa: Isa) -> &'static Kernels {
 
 /// The AVX-512 VNNI table: the AVX2 table with the multi-token kernels of Q4_0 and Q4_1
 /// replaced by those of [`vnni`], which accumulate in f32 lanes instead of repeating the scalar
-/// order. On a Xeon (Sapphire Rapids class) they raised prompt processing by 19% for the
+/// order. On the Xeon of docs/benchmarks.md they raised prompt processing by 19% for the
 /// Qwen2.5-0.5B shape at Q4_0 and 5% for SmolLM2-135M at Q4_1; for one token and for Q8_0 the
 /// AVX2 kernels measured faster and stay.
 static AVX512_VNNI: Kernels = Kernels {
@@ -117,7 +118,8 @@ vnni_entries! {
     fn vnni_dot_q4_1_r4x4(w: &[BlockQ4_1], x: [&[BlockQ8Act]; 4]) -> [[f32; 4]; 4] = vnni::dot_q4_1_r4x4;
 }
 
-/// The AVX2 table. Only reachable through `table`, which `for_isa` calls after `supported`.
+/// Returns the AVX2 table. Only reachable through `table`, which `for_isa` calls after
+/// `supported`.
 fn avx2() -> &'static Kernels {
     &AVX2
 }

@@ -3,9 +3,9 @@
 //! four interleaved rows of Q4_0 or Q4_1 against two or four tokens.
 //!
 //! Unlike the AVX2 kernels these do not repeat the scalar f32 operations. Each sub-block's
-//! exact integer dot product stays in eight i32 lanes; the lanes are converted to f32 and
+//! exact integer dot product stays in eight i32 lanes. The lanes are converted to f32 and
 //! multiplied into eight f32 accumulators by the block's scale `d_w · d_x` with a fused
-//! multiply-add, and the lanes are summed once per row at the end. That removes the
+//! multiply-add, and summed once per row at the end. That removes the
 //! horizontal sum of every block and token, which dominates the AVX2 kernels when several
 //! tokens share the unpacked weights, at the cost of a different rounding: results agree with
 //! the scalar table within the relative tolerance of `kernels_vs_scalar`, not bit for bit.
@@ -32,13 +32,14 @@ trait Format {
     /// accumulated apart.
     const MIN: bool;
 
-    /// The packed nibbles of a block.
+    /// Returns the packed nibbles of a block.
     fn nibbles(block: &Self::Block) -> &[u8; QK / 2];
 
-    /// The integer term a block's dot product starts from: Q4_0's offset `-8 Σ q_x`, else 0.
+    /// Returns the integer term a block's dot product starts from: Q4_0's offset `-8 Σ q_x`,
+    /// else 0.
     fn start(x: &BlockQ8Act) -> i32;
 
-    /// The f16 scale and minimum of a weight block, as stored.
+    /// Returns the f16 scale and minimum of a weight block, as stored.
     fn scale_bits(block: &Self::Block) -> ([u8; 2], [u8; 2]);
 }
 
