@@ -68,8 +68,8 @@ fn bench_vector_ops(c: &mut Criterion) {
     group.finish();
 }
 
-/// One attention head of 64 values over 512 cached positions of a Qwen2.5-0.5B layer (2 KV
-/// heads): scores, softmax and the weighted sum of values, for the f16 and Q8_0 caches.
+/// Times one attention head of 64 values over 512 cached positions of a Qwen2.5-0.5B layer
+/// (2 KV heads): scores, softmax and the weighted sum of values, for the f16 and Q8_0 caches.
 fn bench_attention(c: &mut Criterion) {
     const POSITIONS: usize = 512;
     const HEAD_DIM: usize = 64;
@@ -83,6 +83,7 @@ fn bench_attention(c: &mut Criterion) {
     let q = values(6, HEAD_DIM);
     let mut scores = vec![0.0; POSITIONS];
     let mut out = vec![0.0; HEAD_DIM];
+
     for isa in Isa::ALL.into_iter().filter(|isa| isa.is_supported()) {
         let table = kernels::for_isa(isa).expect("supported");
         group.bench_function(BenchmarkId::new("f16", isa), |bench| {

@@ -131,7 +131,7 @@ pub fn bench(args: BenchArgs) -> Result<()> {
     let read_per_token = if meta.tie_embeddings { weight_bytes } else { weight_bytes - embedding_bytes };
     let bits_per_weight = weight_bytes as f64 * 8.0 / model.parameter_count().max(1) as f64;
 
-    // Open to first token as `tinyllm run` sees it: the default thread count (the physical
+    // Open to first token as `tinyllm run` meets it: the default thread count (the physical
     // cores), a new session, one token.
     let first_token_threads = tinyllm::threads::physical_cores();
     let first_token = {
