@@ -21,7 +21,8 @@ pub enum Preset {
 }
 
 impl Preset {
-    /// Parses a `--quant` value: `q8`, `q4`, `q4-minmax`, `q4-g128`, `mix`, `source`, `none`.
+    /// Parses a `--quant` value: `q8`, `q4`, `q4-minmax`, `q4-g128`, `q4-g64`, `mix`, `source`,
+    /// `none`.
     pub fn from_name(name: &str) -> Option<Preset> {
         Some(match name {
             "none" => Preset::Float,
@@ -76,7 +77,7 @@ impl Override {
     /// Parses `PATTERN=TYPE`.
     pub fn parse(text: &str) -> Result<Override, String> {
         let (pattern, name) = text.split_once('=').ok_or_else(|| format!("override \"{text}\" is not PATTERN=TYPE, for example token_embd=q8_0"))?;
-        let choice = parse_type(name).ok_or_else(|| format!("unknown type \"{name}\" in override \"{text}\"; expected f32, f16, bf16, q8_0, q4_0, q4_0_g128 or q4_1"))?;
+        let choice = parse_type(name).ok_or_else(|| format!("unknown type \"{name}\" in override \"{text}\"; expected f32, f16, bf16, q8_0, q4_0, q4_0_g128, q4_0_g64 or q4_1"))?;
         Ok(Override { pattern: pattern.to_string(), choice })
     }
 }

@@ -143,6 +143,16 @@ pub fn bench(args: BenchArgs) -> Result<()> {
     let mut rows = Vec::new();
     let mut kv_cache_bytes = 0;
     let max_len = args.prompt.iter().chain(args.generate.iter()).copied().max().unwrap_or(1) + 1;
+    if max_len > meta.max_context as usize {
+        bail!(
+            "a test of {} tokens (plus the first token) does not fit the model's context of {} tokens; use smaller -p and -n values",
+            max_len - 1,
+            meta.max_context
+        );
+    }
+    if args.prompt.iter().chain(args.generate.iter()).all(|&n| n == 0) {
+        bail!("every -p and -n value is 0, so there is nothing to time; give at least one positive length");
+    }
     for &requested in &args.threads {
         let threads = if requested == 0 { tinyllm::threads::physical_cores() } else { requested };
         let mut session = Session::with_kv_type(&model, Some(max_len), args.kv_type);

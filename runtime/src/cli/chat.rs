@@ -56,22 +56,35 @@ pub fn chat(args: ChatArgs) -> Result<()> {
             _ => {}
         }
         messages.push(ChatMessage::new("user", line));
-        let text = tokenizer.apply_chat_template(&messages, true)?;
-        let tokens = tokenizer.encode(&text, false)?;
+        let mut tokens = tokenizer.encode(&tokenizer.apply_chat_template(&messages, true)?, false)?;
+        if tokens.len() >= session.context() {
+            // Drop the earlier turns and answer this message alone, if it fits.
+            eprintln!("the conversation no longer fits in the context of {} tokens; starting over from this message", session.context());
+            messages = opening.clone();
+            messages.push(ChatMessage::new("user", line));
+            session.reset();
+            tokens = tokenizer.encode(&tokenizer.apply_chat_template(&messages, true)?, false)?;
+            if tokens.len() >= session.context() {
+                eprintln!(
+                    "this message takes {} tokens with the chat template, and the context holds {}; raise --context or send a shorter message",
+                    tokens.len(),
+                    session.context()
+                );
+                messages = opening.clone();
+                continue;
+            }
+        }
         // Reuse the KV cache for the prefix the new rendering shares with what was evaluated.
         let shared = session.tokens().iter().zip(&tokens).take_while(|(a, b)| a == b).count();
         let shared = shared.min(tokens.len() - 1);
         session.truncate(shared);
-        if tokens.len() > session.context() {
-            eprintln!("the conversation no longer fits in the context of {} tokens; starting over", session.context());
-            messages = opening.clone();
-            messages.push(ChatMessage::new("user", line));
-            session.reset();
-            continue;
-        }
         let budget = args.generation.max_tokens.min(session.context() - tokens.len());
         let (reply, stats) = generate(&mut session, &tokenizer, &mut sampler, &tokens[shared..], budget, &mut stdout)?;
         writeln!(stdout)?;
+        let cut_by_context = budget < args.generation.max_tokens && stats.generated_tokens == budget;
+        if !stats.stopped_at_eos && cut_by_context {
+            eprintln!("(the reply stopped at the end of the context of {} tokens; raise --context for longer replies)", session.context());
+        }
         if args.generation.verbose {
             stats.report();
         }

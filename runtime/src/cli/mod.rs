@@ -41,19 +41,19 @@ pub struct GenerationArgs {
     #[arg(short = 'n', long, default_value_t = 256)]
     pub max_tokens: usize,
     /// Sampling temperature; 0 selects greedy decoding.
-    #[arg(long, default_value_t = 0.8)]
+    #[arg(long, default_value_t = 0.8, value_parser = parse_temperature, allow_negative_numbers = true)]
     pub temperature: f32,
     /// Sample among the k most likely tokens; 0 disables the limit.
     #[arg(long, default_value_t = 40)]
     pub top_k: usize,
     /// Sample among the most likely tokens whose probabilities sum to p; 1 disables it.
-    #[arg(long, default_value_t = 0.95)]
+    #[arg(long, default_value_t = 0.95, value_parser = parse_top_p, allow_negative_numbers = true)]
     pub top_p: f32,
     /// Drop tokens less likely than min-p times the most likely one; 0 disables it.
-    #[arg(long, default_value_t = 0.05)]
+    #[arg(long, default_value_t = 0.05, value_parser = parse_min_p, allow_negative_numbers = true)]
     pub min_p: f32,
     /// Penalty for tokens among the last --repeat-last-n; 1 disables it.
-    #[arg(long, default_value_t = 1.0)]
+    #[arg(long, default_value_t = 1.0, value_parser = parse_repeat_penalty, allow_negative_numbers = true)]
     pub repeat_penalty: f32,
     /// Number of recent tokens the repetition penalty looks at.
     #[arg(long, default_value_t = 64)]
@@ -66,7 +66,7 @@ pub struct GenerationArgs {
     #[arg(short = 't', long, default_value_t = 0)]
     pub threads: usize,
     /// Context length in tokens (capped by the model's maximum).
-    #[arg(short = 'c', long, default_value_t = tinyllm::DEFAULT_CONTEXT)]
+    #[arg(short = 'c', long, default_value_t = tinyllm::DEFAULT_CONTEXT, value_parser = parse_context)]
     pub context: usize,
     /// Element type of the KV cache: f16 (half the memory of f32), f32, or q8_0 (int8 in
     /// blocks of 32 with an f16 scale, about a quarter; head_dim must be a multiple of 32).
@@ -128,6 +128,45 @@ pub fn dispatch(cli: Cli) -> anyhow::Result<()> {
         Command::Inspect(args) => inspect::inspect(args),
         Command::Perplexity(args) => perplexity::perplexity(args),
         Command::Bench(args) => bench::bench(args),
+    }
+}
+
+/// Parses a finite number and checks it against `accept`; `range` describes what it accepts.
+fn parse_in_range(text: &str, accept: fn(f32) -> bool, range: &str) -> Result<f32, String> {
+    let value: f32 = text.trim().parse().map_err(|_| format!("\"{text}\" is not a number"))?;
+    if value.is_finite() && accept(value) {
+        Ok(value)
+    } else {
+        Err(format!("give {range}"))
+    }
+}
+
+/// Parses `--temperature`: 0 (greedy) or more.
+fn parse_temperature(text: &str) -> Result<f32, String> {
+    parse_in_range(text, |v| v >= 0.0, "0 (greedy) or a positive number")
+}
+
+/// Parses `--top-p`: above 0, at most 1.
+fn parse_top_p(text: &str) -> Result<f32, String> {
+    parse_in_range(text, |v| v > 0.0 && v <= 1.0, "a number above 0 and at most 1 (1 disables it)")
+}
+
+/// Parses `--min-p`: 0 to 1.
+fn parse_min_p(text: &str) -> Result<f32, String> {
+    parse_in_range(text, |v| (0.0..=1.0).contains(&v), "a number from 0 to 1 (0 disables it)")
+}
+
+/// Parses `--repeat-penalty`: above 0.
+fn parse_repeat_penalty(text: &str) -> Result<f32, String> {
+    parse_in_range(text, |v| v > 0.0, "a number above 0 (1 disables it)")
+}
+
+/// Parses `--context`: at least 2 tokens (a prompt token and a generated one).
+fn parse_context(text: &str) -> Result<usize, String> {
+    match text.trim().parse::<usize>() {
+        Ok(value) if value >= 2 => Ok(value),
+        Ok(_) => Err("a context needs room for a prompt token and a reply token; give 2 or more".to_string()),
+        Err(_) => Err(format!("\"{text}\" is not a whole number of tokens")),
     }
 }
 

@@ -76,13 +76,13 @@ pub fn perplexity(args: PerplexityArgs) -> Result<()> {
     let text = std::fs::read_to_string(&args.file).with_context(|| format!("reading {}", args.file.display()))?;
     let tokens = tokenizer.encode(&text, false)?;
     let max_context = models.iter().map(|m| m.metadata().max_context as usize).min().unwrap_or(0);
-    if args.chunk < 2 || args.chunk > max_context {
-        bail!("--chunk {} must be between 2 and the models' context of {max_context}", args.chunk);
+    if args.chunk < 3 || args.chunk > max_context {
+        bail!("--chunk {} must be between 3 (the least that scores a prediction in the second half) and the models' context of {max_context}", args.chunk);
     }
     let available = tokens.len() / args.chunk;
     let chunks = if args.chunks == 0 { available } else { args.chunks.min(available) };
     if chunks == 0 {
-        bail!("{} has {} tokens, fewer than one chunk of {}", args.file.display(), tokens.len(), args.chunk);
+        bail!("{} has {} tokens, fewer than one chunk of {}; lower --chunk or use a longer text", args.file.display(), tokens.len(), args.chunk);
     }
     let vocab = vocab as usize;
     eprintln!("{} tokens in {}; scoring {chunks} chunks of {} tokens", tokens.len(), args.file.display(), args.chunk);

@@ -71,6 +71,9 @@ pub fn run(args: RunArgs) -> Result<()> {
     let (_, stats) = generate(&mut session, &tokenizer, &mut sampler, &tokens, args.generation.max_tokens, &mut stdout)
         .context("generation failed")?;
     println!();
+    if !stats.stopped_at_eos && session.position() == session.context() {
+        eprintln!("(generation stopped at the end of the context of {} tokens; raise --context for longer output)", session.context());
+    }
     stats.report();
     Ok(())
 }

@@ -53,6 +53,9 @@ impl KvType {
     }
 }
 
+/// Positions by which a layer's keys and values grow at a time.
+const GROWTH_POSITIONS: usize = 256;
+
 /// The rows of every layer's keys and values in one element type.
 #[derive(Debug, Clone)]
 struct Store<T> {
@@ -74,6 +77,18 @@ impl<T: Copy> Store<T> {
         for (layer, &elements) in row_elements.iter().enumerate() {
             self.keys[layer].truncate(len * elements);
             self.values[layer].truncate(len * elements);
+        }
+    }
+
+    /// Makes room in layer `layer` for `positions` positions of `row_elements` elements. Memory
+    /// grows in steps of [`GROWTH_POSITIONS`] positions, capped at `capacity`, so the bytes held
+    /// stay within one step of the bytes used, whatever the element type.
+    fn reserve(&mut self, layer: usize, positions: usize, row_elements: usize, capacity: usize) {
+        let target = positions.div_ceil(GROWTH_POSITIONS).saturating_mul(GROWTH_POSITIONS).min(capacity.max(positions)) * row_elements;
+        for rows in [&mut self.keys[layer], &mut self.values[layer]] {
+            if rows.capacity() < positions * row_elements {
+                rows.reserve_exact(target - rows.len());
+            }
         }
     }
 
@@ -236,6 +251,13 @@ impl KvCache {
     /// Appends the keys and values of `n` new positions to layer `layer`, rounded to the
     /// cache's element type.
     pub fn append(&mut self, layer: usize, keys: &[f32], values: &[f32]) {
+        let kv_dim = self.kv_dims[layer];
+        let positions = self.len + keys.len() / kv_dim.max(1);
+        match &mut self.storage {
+            Storage::F32(store) => store.reserve(layer, positions, kv_dim, self.capacity),
+            Storage::F16(store) => store.reserve(layer, positions, kv_dim, self.capacity),
+            Storage::Q8_0(store) => store.reserve(layer, positions, kv_dim / QK, self.capacity),
+        }
         match &mut self.storage {
             Storage::F32(store) => store.append(layer, keys, values, |x| x),
             Storage::F16(store) => store.append(layer, keys, values, f16::from_f32),

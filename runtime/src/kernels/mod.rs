@@ -249,7 +249,14 @@ pub fn active() -> Result<&'static Kernels> {
         ACTIVE
             .get_or_init(|| match std::env::var("TINYLLM_ISA") {
                 Ok(name) => match Isa::from_name(name.trim()) {
-                    Some(isa) => for_isa(isa),
+                    Some(isa) => for_isa(isa).map_err(|_| {
+                        ErrorKind::InvalidValue {
+                            field: "TINYLLM_ISA".into(),
+                            value: name.clone(),
+                            expected: alloc::format!("an instruction set this CPU supports: {}; or unset it to detect the best", supported_names()),
+                        }
+                        .into()
+                    }),
                     None => Err(ErrorKind::InvalidValue {
                         field: "TINYLLM_ISA".into(),
                         value: name.clone(),
