@@ -184,3 +184,25 @@ fn input_neither_directory_nor_gguf() {
         other => panic!("expected InvalidField, got {other:?}"),
     }
 }
+
+#[test]
+fn override_matching_no_tensor() {
+    let (temp, dir) = copy_fixture("llama-gqa");
+    let output = temp.path().join("out.tllm");
+    let mut options = ConvertOptions::default();
+    options.recipe.overrides.push(tinyllm_convert::recipe::Override::parse("nosuch.*=q8_0").unwrap());
+    let error = convert(&dir, &output, &options).expect_err("an override that matches nothing is an error");
+    let message = error.to_string();
+    assert!(message.contains("nosuch.*"), "the error names the pattern: {message}");
+    assert!(message.contains("matches a tensor name"), "the error says what is expected: {message}");
+    assert!(!output.exists(), "a refused conversion wrote {}", output.display());
+}
+
+#[test]
+fn output_folder_missing() {
+    let (temp, dir) = copy_fixture("llama-gqa");
+    let output = temp.path().join("no-such-folder").join("out.tllm");
+    let message = convert(&dir, &output, &ConvertOptions::default()).expect_err("a missing output folder is an error").to_string();
+    assert!(message.contains("no-such-folder"), "the error names the folder: {message}");
+    assert!(message.contains("create it first"), "the error gives the fix: {message}");
+}

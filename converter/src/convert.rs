@@ -116,6 +116,22 @@ pub fn write_model(source: &SourceModel, output: &Path, options: &ConvertOptions
         })
         .collect();
 
+    for rule in &options.recipe.overrides {
+        if !source.tensors.iter().any(|t| crate::recipe::glob_match(&rule.pattern, &t.name)) {
+            return Err(ConvertError::InvalidField {
+                path: PathBuf::from("--override"),
+                field: "pattern".to_string(),
+                value: rule.pattern.clone(),
+                expected: "a pattern that matches a tensor name, such as layers.*.ffn_down or token_embd (tinyllm inspect lists the names)".to_string(),
+            });
+        }
+    }
+    if let Some(folder) = output.parent().filter(|p| !p.as_os_str().is_empty()) {
+        if !folder.is_dir() {
+            return Err(ConvertError::io(folder, std::io::Error::new(std::io::ErrorKind::NotFound, "the output folder does not exist; create it first")));
+        }
+    }
+
     remove_stale_temporaries(output);
     let temp = temporary_path(output);
     let result = write_and_check(source, &plans, &temp);

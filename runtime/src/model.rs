@@ -133,6 +133,12 @@ impl Model<'static> {
         let path = path.as_ref();
         let display_path = path.display().to_string();
         let io_error = |error: std::io::Error| Error::new(ErrorKind::Io { message: format!("cannot open: {error}") }).with_path(display_path.clone());
+        if path.is_dir() {
+            return Err(Error::new(ErrorKind::Io {
+                message: "cannot open: it is a folder, not a .tllm file; convert a model folder with tinyllm-convert".into(),
+            })
+            .with_path(display_path));
+        }
         let file = std::fs::File::open(path).map_err(io_error)?;
         // SAFETY: the map is read-only and private to this process. Memory safety relies on
         // the file not being truncated or modified while mapped, and `open` documents that as

@@ -332,3 +332,12 @@ fn missing_file() {
     assert!(matches!(error.kind(), ErrorKind::Io { .. }));
     assert!(error.to_string().contains("/nonexistent/model.tllm"));
 }
+
+#[cfg(not(miri))]
+#[test]
+fn folder_is_not_a_model() {
+    let folder = tempfile::tempdir().unwrap();
+    let message = tinyllm::Model::open(folder.path()).expect_err("a folder is not a model").to_string();
+    assert!(message.contains("it is a folder"), "the error says what the path is: {message}");
+    assert!(message.contains("tinyllm-convert"), "the error gives the fix: {message}");
+}

@@ -79,8 +79,16 @@ pub struct GenerationArgs {
 
 impl GenerationArgs {
     /// The thread count to use: `--threads`, or the physical cores when it is 0.
+    /// Warns when the count exceeds the logical CPUs, where threads only wait for each other.
     pub fn thread_count(&self) -> usize {
-        if self.threads == 0 { tinyllm::threads::physical_cores() } else { self.threads }
+        if self.threads == 0 {
+            return tinyllm::threads::physical_cores();
+        }
+        let logical = std::thread::available_parallelism().map_or(1, |n| n.get());
+        if self.threads > logical {
+            eprintln!("warning: --threads {} is more than the {logical} logical CPUs; expect it to run slower than --threads 0", self.threads);
+        }
+        self.threads
     }
 
     /// The sampler parameters these options select.

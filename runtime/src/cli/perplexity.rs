@@ -64,7 +64,7 @@ struct Scores {
 
 /// Runs `tinyllm perplexity`.
 pub fn perplexity(args: PerplexityArgs) -> Result<()> {
-    let models: Vec<Model> = args.models.iter().map(|p| Model::open(p).with_context(|| format!("opening {}", p.display()))).collect::<Result<_>>()?;
+    let models: Vec<Model> = args.models.iter().map(|p| Model::open(p).map_err(anyhow::Error::from)).collect::<Result<_>>()?;
     let reference = args.reference.as_ref().map(Model::open).transpose().context("opening the reference model")?;
     let vocab = models[0].metadata().vocab_size;
     for (model, path) in models.iter().zip(&args.models).chain(reference.iter().zip(args.reference.iter())) {

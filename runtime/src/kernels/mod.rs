@@ -248,6 +248,8 @@ pub fn active() -> Result<&'static Kernels> {
         static ACTIVE: std::sync::OnceLock<Result<&'static Kernels>> = std::sync::OnceLock::new();
         ACTIVE
             .get_or_init(|| match std::env::var("TINYLLM_ISA") {
+                // An empty value counts as unset, as for most environment variables.
+                Ok(name) if name.trim().is_empty() => for_isa(detect()),
                 Ok(name) => match Isa::from_name(name.trim()) {
                     Some(isa) => for_isa(isa).map_err(|_| {
                         ErrorKind::InvalidValue {
