@@ -178,10 +178,11 @@ impl fmt::Display for ErrorKind {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         use ErrorKind::*;
         match self {
-            BadMagic { found } => write!(
-                f,
-                "not a .tllm file: magic bytes are {found:02x?}, expected \"TLLM\"; convert the model with tinyllm-convert"
-            ),
+            BadMagic { found } => {
+                let text: alloc::string::String = found.iter().map(|&b| if b.is_ascii_graphic() { b as char } else { '.' }).collect();
+                let hex: alloc::vec::Vec<alloc::string::String> = found.iter().map(|b| alloc::format!("0x{b:02x}")).collect();
+                write!(f, "not a .tllm file: its magic bytes are \"{text}\" ({}), not \"TLLM\"; convert the model with tinyllm-convert", hex.join(" "))
+            }
             UnsupportedVersion { found, supported } => write!(
                 f,
                 "format version {found} is not supported (this runtime reads version {supported}); reconvert the model with a matching tinyllm-convert or upgrade tinyllm"

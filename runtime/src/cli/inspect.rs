@@ -41,19 +41,28 @@ pub fn inspect(args: InspectArgs) -> Result<()> {
     writeln!(out, "hidden:          {}", meta.hidden_dim)?;
     writeln!(out, "layers:          {}", meta.layers.len())?;
     writeln!(out, "max context:     {}", meta.max_context)?;
-    writeln!(out, "norm epsilon:    {:e}", meta.norm_eps)?;
+    // The value was stored from an f32 (the models' own type), so print it at f32 precision.
+    writeln!(out, "norm epsilon:    {:e}", meta.norm_eps as f32)?;
     writeln!(out, "tied embeddings: {}", meta.tie_embeddings)?;
     let scaling = match meta.rope.scaling {
         None => "none".to_string(),
         Some(scaling) => format!("{scaling:?}"),
     };
-    writeln!(out, "RoPE:            theta {}, layout {:?}, scaling {}", meta.rope.theta, meta.rope.layout, scaling)?;
-    writeln!(out, "BOS / EOS / pad: {:?} / {:?} / {:?}", meta.bos_token_id, meta.eos_token_ids, meta.pad_token_id)?;
-    println!(
+    let layout = match meta.rope.layout {
+        tinyllm::format::metadata::RopeLayout::Half => "half (rotate_half)",
+        tinyllm::format::metadata::RopeLayout::Interleaved => "interleaved (pairs 2i, 2i+1)",
+    };
+    writeln!(out, "RoPE:            theta {}, layout {layout}, scaling {}", meta.rope.theta, scaling)?;
+    let id = |token: Option<u32>| token.map_or_else(|| "none".to_string(), |t| t.to_string());
+    let eos: Vec<String> = meta.eos_token_ids.iter().map(u32::to_string).collect();
+    let eos = if eos.is_empty() { "none".to_string() } else { eos.join(", ") };
+    writeln!(out, "BOS / EOS / pad: {} / {} / {}", id(meta.bos_token_id), eos, id(meta.pad_token_id))?;
+    writeln!(
+        out,
         "tokenizer:       {} bytes of tokenizer.json, chat template {}",
         model.tokenizer_json().len(),
         if meta.tokenizer.chat_template.is_some() { "present" } else { "absent" }
-    );
+    )?;
     writeln!(out, "kernels:         {}", super::kernels_line())?;
     let mut types: Vec<(String, u64)> = Vec::new();
     for t in model.tensors() {
