@@ -68,8 +68,9 @@ pub struct GenerationArgs {
     /// Context length in tokens (capped by the model's maximum).
     #[arg(short = 'c', long, default_value_t = tinyllm::DEFAULT_CONTEXT, value_parser = parse_context)]
     pub context: usize,
-    /// Element type of the KV cache: f16 (half the memory of f32), f32, or q8_0 (int8 in
-    /// blocks of 32 with an f16 scale, about a quarter; head_dim must be a multiple of 32).
+    /// Element type of the KV cache: f16 (half the memory of f32), f32, or q8_0. q8_0 keeps
+    /// int8 values in blocks of 32 with an f16 scale, about a quarter of f32, and needs a
+    /// head_dim that is a multiple of 32.
     #[arg(long, default_value = "f16", value_parser = parse_kv_type)]
     pub kv_type: tinyllm::KvType,
     /// Print model and timing details to standard error.

@@ -167,9 +167,9 @@ impl KvCache {
         KvCache::with_type(metadata, capacity, KvType::F32)
     }
 
-    /// Creates an empty cache of element type `kv_type`. A Q8_0 cache for a model with a
-    /// `head_dim` that is not a multiple of 32 is created empty and refuses every append:
-    /// [`KvCache::check`] names the problem.
+    /// Creates an empty cache of element type `kv_type`. A Q8_0 cache for a model whose
+    /// `head_dim` is not a multiple of 32 is created all the same, but every forward pass with
+    /// it fails with the error of [`KvCache::check`], which names the problem.
     pub fn with_type(metadata: &Metadata, capacity: usize, kv_type: KvType) -> KvCache {
         let kv_dims: Vec<usize> = metadata.layers.iter().map(|l| (l.n_kv_heads * l.head_dim) as usize).collect();
         let layers = kv_dims.len();
