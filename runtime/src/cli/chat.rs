@@ -58,7 +58,7 @@ pub fn chat(args: ChatArgs) -> Result<()> {
         messages.push(ChatMessage::new("user", line));
         let mut tokens = tokenizer.encode(&tokenizer.apply_chat_template(&messages, true)?, false)?;
         if tokens.len() >= session.context() {
-            // Drop the earlier turns and answer this message alone, if it fits.
+            // Drop the earlier turns and reply to this message alone, if it fits.
             eprintln!("the conversation no longer fits in the context of {} tokens; starting over from this message", session.context());
             messages = opening.clone();
             messages.push(ChatMessage::new("user", line));
@@ -66,7 +66,7 @@ pub fn chat(args: ChatArgs) -> Result<()> {
             tokens = tokenizer.encode(&tokenizer.apply_chat_template(&messages, true)?, false)?;
             if tokens.len() >= session.context() {
                 eprintln!(
-                    "this message takes {} tokens with the chat template, and the context holds {}; raise --context or send a shorter message",
+                    "the message is {} tokens long with the chat template, more than the context of {} tokens; raise --context or send a shorter message",
                     tokens.len(),
                     session.context()
                 );

@@ -1,6 +1,6 @@
 //! Causal grouped-query attention over the KV cache, one task per query head.
 
-use crate::kernels::{Kernels, Parallel};
+use crate::kernels::{Kernels, Output, Parallel};
 use crate::quant::{BlockQ8_0, QK};
 
 /// The head layout of one layer's attention.
@@ -70,40 +70,9 @@ impl KvElement for BlockQ8_0 {
     }
 }
 
-/// A buffer that the tasks of one job write in disjoint ranges.
-#[derive(Clone, Copy)]
-struct Disjoint {
-    ptr: *mut f32,
-    len: usize,
-}
-
-// SAFETY: tasks reach the buffer only through `range`, whose contract makes their ranges
-// disjoint, and `attend` waits for every task before its borrow of the buffer ends.
-unsafe impl Send for Disjoint {}
-// SAFETY: as above.
-unsafe impl Sync for Disjoint {}
-
-impl Disjoint {
-    fn new(buffer: &mut [f32]) -> Disjoint {
-        Disjoint { ptr: buffer.as_mut_ptr(), len: buffer.len() }
-    }
-
-    /// Returns the values `start..start + len`.
-    ///
-    /// # Safety
-    /// No other task reaches any of these values while the returned slice lives.
-    #[allow(clippy::mut_from_ref)]
-    unsafe fn range(&self, start: usize, len: usize) -> &mut [f32] {
-        assert!(start + len <= self.len, "range {start}..{} outside a buffer of {}", start + len, self.len);
-        // SAFETY: in bounds (checked above), and exclusive for the slice's life (the caller's
-        // contract).
-        unsafe { core::slice::from_raw_parts_mut(self.ptr.add(start), len) }
-    }
-}
-
 /// Softmax attention of the `n` new queries in `q` (`n` × `q_dim`) over the cached `keys`
 /// and `values` (positions × `kv_dim` values each), into `out` (`n` × `q_dim`). Query `t`
-/// sees positions `0..=start + t`. Each query head is one task of `parallel`, with its own
+/// attends to positions `0..=start + t`. Each query head is one task of `parallel`, with its own
 /// `start + n` attention weights in `scores` (at least `n_heads · (start + n)` values).
 #[allow(clippy::too_many_arguments)]
 pub(super) fn attend<E: KvElement>(
@@ -123,7 +92,7 @@ pub(super) fn attend<E: KvElement>(
     assert!(q.len() >= n * q_dim, "attention queries shorter than {n} tokens");
     assert!(out.len() >= n * q_dim, "attention output shorter than {n} tokens");
     assert!(scores.len() >= n_heads * context, "attention scores shorter than {n_heads} heads of {context} positions");
-    let (out, scores) = (Disjoint::new(out), Disjoint::new(scores));
+    let (out, scores) = (Output::new(out), Output::new(scores));
     let row_elements = kv_dim / E::VALUES;
     parallel.run(n_heads, &|h| {
         let kv_offset = (h / group) * (head_dim / E::VALUES);

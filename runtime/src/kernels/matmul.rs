@@ -90,31 +90,49 @@ impl Parallel for crate::threads::ThreadPool {
     }
 }
 
-/// The output matrix, written by several tasks at once.
+/// An output buffer that the tasks of one job write at once, each in its own elements: the
+/// rows of a matrix product, or the heads of attention.
 #[derive(Clone, Copy)]
-struct Output {
+pub(crate) struct Output {
     ptr: *mut f32,
     len: usize,
 }
 
-// SAFETY: tasks write disjoint elements (each owns a range of output rows), and the matmul
-// that created the pointer waits for all tasks before the borrow of the output ends.
+// SAFETY: tasks reach the buffer only through `write` and `range`, whose contracts make the
+// elements of each task disjoint, and the job that created it waits for all tasks before its
+// borrow of the buffer ends.
 unsafe impl Send for Output {}
 // SAFETY: as above.
 unsafe impl Sync for Output {}
 
 impl Output {
+    /// Wraps `buffer` for the tasks of one job.
+    pub(crate) fn new(buffer: &mut [f32]) -> Output {
+        Output { ptr: buffer.as_mut_ptr(), len: buffer.len() }
+    }
+
     /// Writes `value` at `index`.
     ///
     /// # Safety
-    /// No other task writes `index` while this one runs. This is true because each task owns
-    /// a range of output rows.
+    /// No other task writes `index` while this one runs.
     #[inline(always)]
-    unsafe fn write(&self, index: usize, value: f32) {
+    pub(crate) unsafe fn write(&self, index: usize, value: f32) {
         assert!(index < self.len, "output index {index} out of range {}", self.len);
         // SAFETY: in bounds (checked above) and not written concurrently (the caller's
         // contract).
         unsafe { *self.ptr.add(index) = value };
+    }
+
+    /// Returns the values `start..start + len`.
+    ///
+    /// # Safety
+    /// No other task reaches any of these values while the returned slice lives.
+    #[allow(clippy::mut_from_ref)]
+    pub(crate) unsafe fn range(&self, start: usize, len: usize) -> &mut [f32] {
+        assert!(start + len <= self.len, "range {start}..{} outside a buffer of {}", start + len, self.len);
+        // SAFETY: in bounds (checked above), and exclusive for the slice's life (the caller's
+        // contract).
+        unsafe { core::slice::from_raw_parts_mut(self.ptr.add(start), len) }
     }
 }
 
@@ -145,7 +163,7 @@ fn row_ranges(rows: usize, threads: usize) -> Vec<(usize, usize)> {
 pub fn matmul(kernels: &Kernels, w: &Matrix<'_>, x: &[f32], xq: &mut QuantizedInput, n: usize, out: &mut [f32], parallel: &dyn Parallel) {
     let (rows, cols) = (w.rows, w.cols);
     assert!(out.len() >= n * rows && x.len() >= n * cols, "matmul: output or input shorter than its shape");
-    let output = Output { ptr: out.as_mut_ptr(), len: n * rows };
+    let output = Output::new(&mut out[..n * rows]);
     let ranges = row_ranges(rows, parallel.threads());
     let k = kernels;
     match w.data {
@@ -154,7 +172,7 @@ pub fn matmul(kernels: &Kernels, w: &Matrix<'_>, x: &[f32], xq: &mut QuantizedIn
             for r in r0..r1 {
                 let row = &data[r * cols..(r + 1) * cols];
                 for t in 0..n {
-                    // SAFETY: this task owns rows r0..r1.
+                    // SAFETY: this task owns rows r0..r1, so no other task writes this element.
                     unsafe { output.write(t * rows + r, (k.dot_f32)(row, &x[t * cols..(t + 1) * cols])) };
                 }
             }
@@ -164,7 +182,7 @@ pub fn matmul(kernels: &Kernels, w: &Matrix<'_>, x: &[f32], xq: &mut QuantizedIn
             for r in r0..r1 {
                 let row = &data[r * cols..(r + 1) * cols];
                 for t in 0..n {
-                    // SAFETY: this task owns rows r0..r1.
+                    // SAFETY: this task owns rows r0..r1, so no other task writes this element.
                     unsafe { output.write(t * rows + r, (k.dot_f16)(row, &x[t * cols..(t + 1) * cols])) };
                 }
             }
@@ -175,7 +193,7 @@ pub fn matmul(kernels: &Kernels, w: &Matrix<'_>, x: &[f32], xq: &mut QuantizedIn
             for r in r0..r1 {
                 w.row_to_f32(r, &mut row);
                 for t in 0..n {
-                    // SAFETY: this task owns rows r0..r1.
+                    // SAFETY: this task owns rows r0..r1, so no other task writes this element.
                     unsafe { output.write(t * rows + r, (k.dot_f32)(&row, &x[t * cols..(t + 1) * cols])) };
                 }
             }

@@ -22,6 +22,7 @@ use core::fmt;
 
 use half::f16;
 
+pub(crate) use matmul::Output;
 pub use matmul::{matmul, Parallel, QuantizedInput, Serial};
 
 use crate::error::{ErrorKind, Result};

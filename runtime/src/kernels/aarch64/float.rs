@@ -165,7 +165,7 @@ pub(super) unsafe fn axpy_f16(a: f32, x: &[f16], y: &mut [f32]) {
 
 /// Computes `e^x` per lane by the method of `scalar::exp`, with fused multiply-adds where the
 /// scalar function rounds twice; `silu_mul_matches_scalar_on_sweep` (gates in [-100, 100] and
-/// every power of two) holds the difference within the 1e-5 relative tolerance. Results below
+/// every power of two) keeps the difference within the 1e-5 relative tolerance. Results below
 /// the smallest normal f32 lose precision, `x` above 89 gives infinity and `x` below -104
 /// gives zero, and NaN stays NaN.
 ///

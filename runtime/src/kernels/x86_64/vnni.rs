@@ -5,14 +5,15 @@
 //! Unlike the AVX2 kernels these do not repeat the scalar f32 operations. Each sub-block's
 //! exact integer dot product stays in eight i32 lanes. The lanes are converted to f32 and
 //! multiplied into eight f32 accumulators by the block's scale `d_w · d_x` with a fused
-//! multiply-add, and summed once per row at the end. That removes the
-//! horizontal sum of every block and token, which dominates the AVX2 kernels when several
-//! tokens share the unpacked weights, at the cost of a different rounding: results agree with
-//! the scalar table within the relative tolerance of `kernels_vs_scalar`, not bit for bit.
+//! multiply-add, and summed once per row at the end. That removes the horizontal sum of every
+//! block and token, which dominates the AVX2 kernels when several tokens share the unpacked
+//! weights. The cost is a different rounding, so results agree with the scalar table within
+//! the relative tolerance of `kernels_vs_scalar`, not bit for bit.
 //!
-//! With one token the AVX2 kernels stay faster (their per-block work is shared by four rows
-//! in one vector), and so do they for Q8_0 with int16 activations, whose four-token tile does
-//! not fit the registers here; the table keeps them (see `AVX512_VNNI`).
+//! With one token the AVX2 kernels stay faster, because their per-block work is shared by
+//! four rows in one vector. For Q8_0 with int16 activations, tiles built this way with
+//! `vpdpwssd` measured slower than the AVX2 one on 256-bit and on 512-bit registers. The
+//! table keeps the AVX2 kernels for both cases (see `AVX512_VNNI`).
 //!
 //! Integer ranges: `vpdpbusd` adds four products of an unsigned nibble (0..15) and an int8
 //! activation to a lane, at most 4 · 15 · 128 = 7680, and Q4_0's offset term `-8 Σ q_x` is at
