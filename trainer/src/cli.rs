@@ -1,14 +1,16 @@
 //! The `sft`, `distill` and `topk` commands of `tinyllm-train`.
 
+use std::collections::BTreeSet;
 use std::path::{Path, PathBuf};
 
 use candle_core::{DType, Device};
 use indicatif::{ProgressBar, ProgressStyle};
 
-use crate::config::{RunConfig, StudentInit};
+use crate::config::{RunConfig, StudentInit, VocabularyChoice};
 use crate::error::{Result, TrainError};
 use crate::loss::topk_cache::TopkCache;
 use crate::model::student::student_from_teacher;
+use crate::model::vocab::{closed_keep_set, prune_vocabulary, VocabMap};
 use crate::model::{load::load, save, Decoder};
 use crate::train::batch::Example;
 use crate::train::dataset::read_examples;
@@ -109,10 +111,12 @@ fn make_student(config: &RunConfig, config_path: &Path, teacher: &Decoder) -> Re
 }
 
 /// Loads the top-k cache of `examples` from `path`, or builds and writes it with the teacher.
-fn ensure_cache(config: &RunConfig, teacher: &Decoder, examples: &[Example], path: &Path, quiet: bool) -> Result<TopkCache> {
+/// With `student_vocab` the cache covers the student's tokens; `examples` are in teacher ids.
+fn ensure_cache(config: &RunConfig, teacher: &Decoder, student_vocab: Option<&VocabMap>, examples: &[Example], path: &Path, quiet: bool) -> Result<TopkCache> {
+    let vocab_size = student_vocab.map_or(teacher.metadata.vocab_size, |map| map.len() as u32);
     if path.exists() {
         let cache = TopkCache::read(path)?;
-        cache.check_matches(examples, teacher.metadata.vocab_size, path)?;
+        cache.check_matches(examples, vocab_size, path)?;
         if cache.k() != config.distill.top_k {
             return Err(TrainError::TopkCache { path: path.to_path_buf(), message: format!("contains k = {}, but the configuration sets top_k = {}; delete the file to rebuild it", cache.k(), config.distill.top_k) });
         }
@@ -120,7 +124,7 @@ fn ensure_cache(config: &RunConfig, teacher: &Decoder, examples: &[Example], pat
     }
     let progress = if quiet { ProgressBar::hidden() } else { ProgressBar::new(examples.len() as u64) };
     progress.set_style(ProgressStyle::with_template("teacher top-k {bar:40} {pos}/{len} examples {elapsed_precise}").unwrap_or_else(|_| ProgressStyle::default_bar()));
-    let cache = TopkCache::build(teacher, examples, config.distill.top_k, config.distill.cache_dtype, |done| progress.set_position(done as u64))?;
+    let cache = TopkCache::build_for(teacher, student_vocab, examples, config.distill.top_k, config.distill.cache_dtype, |done| progress.set_position(done as u64))?;
     progress.finish_and_clear();
     std::fs::create_dir_all(path.parent().unwrap_or(Path::new("."))).map_err(|e| TrainError::io(path, e))?;
     cache.write(path)?;
@@ -131,7 +135,7 @@ fn check_vocabularies(teacher: &Decoder, student: &Decoder) -> Result<()> {
     if teacher.metadata.vocab_size != student.metadata.vocab_size {
         return Err(TrainError::Incompatible {
             message: format!(
-                "the teacher's vocabulary has {} tokens and the student's {}; distillation needs one shared tokenizer",
+                "the teacher's vocabulary has {} tokens and the student's {}; distillation needs one shared tokenizer, or student.vocabulary = \"data\" to prune the teacher's",
                 teacher.metadata.vocab_size, student.metadata.vocab_size
             ),
         });
@@ -139,18 +143,51 @@ fn check_vocabularies(teacher: &Decoder, student: &Decoder) -> Result<()> {
     Ok(())
 }
 
-/// Loads the teacher and the data, and builds the top-k caches that are missing.
-fn prepare_distill(config: &RunConfig, config_path: &Path, quiet: bool) -> Result<(Decoder, Vec<Example>, Vec<Example>, Option<(TopkCache, Option<TopkCache>)>)> {
+/// Everything a distillation run needs: the teacher, the student when built, the data in the
+/// teacher's ids and, with a pruned vocabulary, the id map.
+struct DistillSetup {
+    teacher: Decoder,
+    train: Vec<Example>,
+    dev: Vec<Example>,
+    vocab: Option<VocabMap>,
+}
+
+/// The token ids of `examples`.
+fn used_ids(examples: &[&[Example]]) -> BTreeSet<u32> {
+    examples.iter().flat_map(|set| set.iter()).flat_map(|example| example.ids.iter().copied()).collect()
+}
+
+/// The vocabulary map of a `student.vocabulary = "data"` run, or `None`.
+fn data_vocabulary(config: &RunConfig, teacher: &Decoder, train: &[Example], dev: &[Example]) -> Result<Option<VocabMap>> {
+    let Some(section) = config.student.as_ref().filter(|s| s.vocabulary == VocabularyChoice::Data) else { return Ok(None) };
+    if section.init != StudentInit::FromTeacher {
+        return Err(TrainError::Incompatible { message: "student.vocabulary = \"data\" prunes the teacher's vocabulary, so it needs init = \"from_teacher\"; a loaded student keeps its own".into() });
+    }
+    let tokenizer_json = teacher.tokenizer_json.as_deref().ok_or_else(|| TrainError::Incompatible { message: "student.vocabulary = \"data\" needs a teacher with a tokenizer.json".into() })?;
+    let m = &teacher.metadata;
+    let special: Vec<u32> = m.bos_token_id.iter().chain(&m.eos_token_ids).chain(m.pad_token_id.iter()).copied().collect();
+    let kept = closed_keep_set(tokenizer_json, &used_ids(&[train, dev]), &special)?;
+    Ok(Some(VocabMap::new(&kept, m.vocab_size as usize)?))
+}
+
+fn prepare_distill(config: &RunConfig, config_path: &Path) -> Result<DistillSetup> {
     let mut teacher = load(config.teacher_path(config_path)?, DType::F32, &device()?)?;
     teacher.freeze();
     let (train, dev) = read_data(config, &teacher)?;
+    let vocab = data_vocabulary(config, &teacher, &train, &dev)?;
+    Ok(DistillSetup { teacher, train, dev, vocab })
+}
+
+/// Builds the top-k caches that are missing, or `None` when `top_k = 0`.
+fn caches(config: &RunConfig, setup: &DistillSetup, quiet: bool) -> Result<Option<(TopkCache, Option<TopkCache>)>> {
     if config.distill.top_k == 0 {
-        return Ok((teacher, train, dev, None));
+        return Ok(None);
     }
     let dir = config.cache_dir();
-    let train_cache = ensure_cache(config, &teacher, &train, &dir.join("train.topk"), quiet)?;
-    let dev_cache = if dev.is_empty() { None } else { Some(ensure_cache(config, &teacher, &dev, &dir.join("dev.topk"), quiet)?) };
-    Ok((teacher, train, dev, Some((train_cache, dev_cache))))
+    let vocab = setup.vocab.as_ref();
+    let train_cache = ensure_cache(config, &setup.teacher, vocab, &setup.train, &dir.join("train.topk"), quiet)?;
+    let dev_cache = if setup.dev.is_empty() { None } else { Some(ensure_cache(config, &setup.teacher, vocab, &setup.dev, &dir.join("dev.topk"), quiet)?) };
+    Ok(Some((train_cache, dev_cache)))
 }
 
 /// Computes the teacher's top-k caches for the configured data without training.
@@ -159,21 +196,48 @@ pub fn topk(config_path: &Path, quiet: bool) -> Result<()> {
     if config.distill.top_k == 0 {
         config.distill.top_k = 64;
     }
-    prepare_distill(&config, config_path, quiet)?;
+    let setup = prepare_distill(&config, config_path)?;
+    caches(&config, &setup, quiet)?;
     eprintln!("teacher top-k caches are in {}", config.cache_dir().display());
     Ok(())
+}
+
+/// `examples` in the student's ids.
+fn to_student(vocab: &VocabMap, examples: &[Example]) -> Result<Vec<Example>> {
+    examples
+        .iter()
+        .enumerate()
+        .map(|(index, example)| {
+            vocab.to_student(example).map_err(|id| TrainError::Incompatible { message: format!("example {} uses token {id}, which the pruned vocabulary lacks", index + 1) })
+        })
+        .collect()
 }
 
 /// Runs distillation as configured in `config_path`.
 pub fn distill(config_path: &Path, quiet: bool) -> Result<()> {
     let config = read_config(config_path)?;
-    let (teacher, train, dev, caches) = prepare_distill(&config, config_path, quiet)?;
-    let student = make_student(&config, config_path, &teacher)?;
-    check_vocabularies(&teacher, &student)?;
+    let setup = prepare_distill(&config, config_path)?;
+    let caches = caches(&config, &setup, quiet)?;
+    let mut student = make_student(&config, config_path, &setup.teacher)?;
+    let DistillSetup { teacher, mut train, mut dev, vocab } = setup;
+    if let Some(vocab) = &vocab {
+        let (pruned, map) = prune_vocabulary(&student, &vocab.teacher_ids().iter().copied().collect())?;
+        if &map != vocab {
+            return Err(TrainError::Incompatible { message: "the student's tokens differ from the teacher's data vocabulary; the student must have the teacher's tokenizer".into() });
+        }
+        if !quiet {
+            eprintln!("student vocabulary: {} of the teacher's {} tokens", map.len(), map.teacher_vocab());
+        }
+        student = pruned;
+        train = to_student(&map, &train)?;
+        dev = to_student(&map, &dev)?;
+    } else {
+        check_vocabularies(&teacher, &student)?;
+    }
     let signal = match caches {
         // The cache replaces the teacher, whose weights are dropped here.
         Some((train_cache, dev_cache)) => TeacherSignal::Topk { train: train_cache, dev: dev_cache },
-        None => TeacherSignal::Online(teacher),
+        None => TeacherSignal::Online { teacher, vocab },
     };
     let mut run = trainer(&config, student, signal, train, dev, quiet);
     let summary = run.run(None)?;

@@ -65,6 +65,22 @@ pub struct StudentSection {
     /// Rule that chooses the kept channels.
     #[serde(default = "default_channel_rule")]
     pub channel_rule: ChannelRule,
+    /// Tokens the student keeps: all of the teacher's, or those the training and dev data use
+    /// (with what the tokenizer needs to encode any text; see [`crate::model::vocab`]).
+    #[serde(default)]
+    pub vocabulary: VocabularyChoice,
+}
+
+/// The `student.vocabulary` setting.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum VocabularyChoice {
+    /// The teacher's whole vocabulary.
+    #[default]
+    Full,
+    /// The tokens of the training and dev data, the byte alphabet, the special tokens and the
+    /// merge parts they need.
+    Data,
 }
 
 fn default_channel_rule() -> ChannelRule {

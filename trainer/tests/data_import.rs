@@ -114,6 +114,24 @@ fn snips_candidate_tools() {
 }
 
 #[test]
+fn snips_without_tools() {
+    let by_intent: Vec<(String, Vec<Utterance>)> = ["GetWeather", "RateBook"]
+        .iter()
+        .map(|intent| (intent.to_string(), (0..4).map(|i| utterance(intent, i, &[("weather in ", None), ("Oslo", Some("city"))])).collect()))
+        .collect();
+    let with_tools = snips::build(&by_intent, &SnipsOptions { tools: ToolChoice::All, ..SnipsOptions::default() });
+    let without = snips::build(&by_intent, &SnipsOptions { tools: ToolChoice::None, ..SnipsOptions::default() });
+    assert_eq!(without.conversations.len(), with_tools.conversations.len());
+    for (bare, full) in without.conversations.iter().zip(&with_tools.conversations) {
+        assert!(bare.tools.is_empty(), "{:?}", bare.tools);
+        assert_eq!(full.tools.len(), 2);
+        // The calls are the same; only the offered schemas go.
+        assert_eq!(bare.messages, full.messages);
+    }
+    assert_eq!(without.functions, with_tools.functions);
+}
+
+#[test]
 fn snips_real_import() {
     let Some(dir) = data_common::shared_file("snips_real_import", "datasets/snips") else { return };
     let import = snips::import_dir(&dir, &SnipsOptions::default()).unwrap();

@@ -113,7 +113,7 @@ fn distillation_moves_student_toward_teacher() {
     for (divergence, top_k) in [(Divergence::ForwardKl, 0), (Divergence::ReverseKl, 0), (Divergence::Jsd, 0), (Divergence::ForwardKl, 8)] {
         let out = tempfile::tempdir().unwrap();
         let signal = if top_k == 0 {
-            TeacherSignal::Online(teacher_model())
+            TeacherSignal::Online { teacher: teacher_model(), vocab: None }
         } else {
             let train = TopkCache::build(&teacher_model(), &examples, top_k, ValueType::F16, |_| {}).unwrap();
             let dev = TopkCache::build(&teacher_model(), &counting_examples(4, 12), top_k, ValueType::F16, |_| {}).unwrap();

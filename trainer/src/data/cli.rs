@@ -53,8 +53,9 @@ pub struct SnipsArgs {
     /// Keep at most N utterances per intent (the schemas still come from all of them).
     #[arg(long)]
     pub limit: Option<usize>,
-    /// Functions offered in each conversation: every intent's, only the utterance's own, or
-    /// its own among --candidates functions chosen by a hash of the utterance.
+    /// Functions offered in each conversation: every intent's, only the utterance's own, its
+    /// own among --candidates functions chosen by a hash of the utterance, or none (the model
+    /// learns the fixed set of functions from the calls).
     #[arg(long, value_enum, default_value_t = ToolChoice::All)]
     pub tools: ToolChoice,
     /// Functions offered with --tools candidates, the right one included.

@@ -43,6 +43,10 @@ pub enum ToolChoice {
     /// hash of the utterance text, listed in intent order, so the model still picks the
     /// function while the prompt stays short.
     Candidates,
+    /// No schemas in the prompt: the model learns the seven functions and their arguments
+    /// from the calls themselves, as a model built for one fixed set of functions does. The
+    /// prompt is then the utterance alone, about a tenth of the length with three schemas.
+    None,
 }
 
 /// Options of the SNIPS importer.
@@ -424,6 +428,7 @@ pub fn build(by_intent: &[(String, Vec<Utterance>)], options: &SnipsOptions) -> 
                 ToolChoice::All => all_tools.clone(),
                 ToolChoice::Intent => vec![Tool::from(function.clone())],
                 ToolChoice::Candidates => candidate_tools(&functions, &function.name, &utterance.text(), options.candidates),
+                ToolChoice::None => Vec::new(),
             };
             conversations.push(Conversation {
                 id: Some(format!("snips/{intent}/{}", utterance.index)),

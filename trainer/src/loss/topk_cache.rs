@@ -25,6 +25,7 @@ use candle_core::{DType, Tensor, D};
 use half::f16;
 
 use crate::error::{Result, TrainError};
+use crate::model::vocab::VocabMap;
 use crate::model::{Decoder, ModelInput};
 use crate::train::batch::Example;
 
@@ -65,8 +66,16 @@ pub struct TopkCache {
 impl TopkCache {
     /// Runs the teacher over every example (one example per forward pass) and keeps the `k`
     /// most likely tokens at each target position.
-    pub fn build(teacher: &Decoder, examples: &[Example], k: usize, value_type: ValueType, mut progress: impl FnMut(usize)) -> Result<TopkCache> {
-        let vocab = teacher.metadata.vocab_size as usize;
+    pub fn build(teacher: &Decoder, examples: &[Example], k: usize, value_type: ValueType, progress: impl FnMut(usize)) -> Result<TopkCache> {
+        TopkCache::build_for(teacher, None, examples, k, value_type, progress)
+    }
+
+    /// As [`TopkCache::build`], for a student whose vocabulary is `student_vocab` of the
+    /// teacher's: the teacher's log-probabilities are taken over the student's tokens only and
+    /// stored with student ids. `examples` are in teacher ids.
+    pub fn build_for(teacher: &Decoder, student_vocab: Option<&VocabMap>, examples: &[Example], k: usize, value_type: ValueType, mut progress: impl FnMut(usize)) -> Result<TopkCache> {
+        let columns = student_vocab.map(|map| map.teacher_ids_tensor(teacher.device())).transpose()?;
+        let vocab = student_vocab.map_or(teacher.metadata.vocab_size as usize, VocabMap::len);
         if k == 0 || k > vocab {
             return Err(TrainError::Incompatible { message: format!("distill.top_k is {k}; choose 1 to the vocabulary size {vocab}") });
         }
@@ -78,7 +87,10 @@ impl TopkCache {
             if !positions.is_empty() {
                 let input = ModelInput::single(&example.ids, teacher.dtype(), teacher.device())?;
                 let rows = Tensor::from_vec(positions.clone(), positions.len(), teacher.device())?;
-                let logits = teacher.forward_rows(&input, &rows)?;
+                let mut logits = teacher.forward_rows(&input, &rows)?;
+                if let Some(columns) = &columns {
+                    logits = logits.index_select(columns, 1)?;
+                }
                 let log_probs = candle_nn::ops::log_softmax(&logits.to_dtype(DType::F32)?, D::Minus1)?;
                 for row in log_probs.to_vec2::<f32>()? {
                     let mut order: Vec<u32> = (0..vocab as u32).collect();

@@ -10,6 +10,7 @@ pub mod params;
 pub mod rope;
 pub mod save;
 pub mod student;
+pub mod vocab;
 
 use std::collections::{BTreeMap, HashMap};
 
@@ -80,6 +81,11 @@ impl ModelInput {
             batch,
             seq,
         })
+    }
+
+    /// The same sequences, positions and mask with other token ids (`[batch, seq]`).
+    pub fn with_ids(&self, ids: Tensor) -> ModelInput {
+        ModelInput { ids, positions: self.positions.clone(), mask: self.mask.clone(), batch: self.batch, seq: self.seq }
     }
 
     /// Builds the input of one unpacked sequence.

@@ -12,6 +12,7 @@
 
 pub mod batch;
 pub mod dataset;
+mod adamw_cpu;
 pub mod optimizer;
 pub mod schedule;
 
@@ -33,15 +34,23 @@ use crate::loss::{cross_entropy_sum, distill_full_sum, distill_topk_sum, Diverge
 use crate::metrics::{self, EvalRecord};
 use crate::model::Decoder;
 use batch::{make_batch, pack, Batch, Example, PackedSequence};
-use optimizer::{clip_by_global_norm, AdamW, AdamWConfig};
+use optimizer::{clip_scale, AdamW, AdamWConfig};
 use schedule::Schedule;
+
+use crate::model::vocab::VocabMap;
 
 /// The teacher signal the student learns from besides the target tokens.
 pub enum TeacherSignal {
     /// Supervised fine-tuning: cross-entropy only.
     None,
-    /// The teacher runs on every batch; the divergence covers the full vocabulary.
-    Online(Decoder),
+    /// The teacher runs on every batch; the divergence covers the full vocabulary, or the
+    /// student's part of it when the student's vocabulary is pruned.
+    Online {
+        /// The teacher model.
+        teacher: Decoder,
+        /// Student-to-teacher token ids when the student keeps fewer tokens than the teacher.
+        vocab: Option<VocabMap>,
+    },
     /// Cached teacher top-k log-probabilities for the training and development sets.
     Topk {
         /// Cache of the training set.
@@ -130,8 +139,17 @@ impl Trainer {
         let d = self.distillation;
         let distill = match &self.teacher {
             TeacherSignal::None => None,
-            TeacherSignal::Online(teacher) => {
+            TeacherSignal::Online { teacher, vocab: None } => {
                 let teacher_logits = teacher.forward_rows(&batch.input, &batch.rows)?;
+                Some(distill_full_sum(&logits, &teacher_logits.to_dtype(logits.dtype())?, d.temperature, d.divergence)?)
+            }
+            TeacherSignal::Online { teacher, vocab: Some(vocab) } => {
+                // The teacher reads the same tokens in its own ids, and its logits over the
+                // student's tokens are the distribution the student learns.
+                let to_teacher = vocab.teacher_ids_tensor(teacher.device())?;
+                let ids = to_teacher.index_select(&batch.input.ids.flatten_all()?, 0)?.reshape(batch.input.ids.shape())?;
+                let input = batch.input.with_ids(ids);
+                let teacher_logits = teacher.forward_rows(&input, &batch.rows)?.index_select(&to_teacher, 1)?;
                 Some(distill_full_sum(&logits, &teacher_logits.to_dtype(logits.dtype())?, d.temperature, d.divergence)?)
             }
             TeacherSignal::Topk { train, dev: dev_cache } => {
@@ -281,9 +299,9 @@ impl Trainer {
                     }
                 }
             }
-            clip_by_global_norm(&mut grads, o.clip_norm)?;
+            let (_, grad_scale) = clip_scale(&grads, o.clip_norm)?;
             let lr = schedule.lr(state.step + 1);
-            optimizer.update(&params, &grads, lr, |name, _| crate::model::params::decays(name, &shapes[name]))?;
+            optimizer.update(&params, &grads, grad_scale, lr, |name, _| crate::model::params::decays(name, &shapes[name]))?;
 
             state.step += 1;
             tokens += step_rows as u64;
