@@ -1,6 +1,5 @@
 //! The `sft`, `distill` and `topk` commands of `tinyllm-train`.
 
-use std::collections::BTreeSet;
 use std::path::{Path, PathBuf};
 
 use candle_core::{DType, Device};
@@ -10,7 +9,7 @@ use crate::config::{RunConfig, StudentInit, VocabularyChoice};
 use crate::error::{Result, TrainError};
 use crate::loss::topk_cache::TopkCache;
 use crate::model::student::student_from_teacher;
-use crate::model::vocab::{closed_keep_set, prune_vocabulary, VocabMap};
+use crate::model::vocab::{self, prune_vocabulary, VocabMap};
 use crate::model::{load::load, save, Decoder};
 use crate::train::batch::Example;
 use crate::train::dataset::read_examples;
@@ -152,22 +151,13 @@ struct DistillSetup {
     vocab: Option<VocabMap>,
 }
 
-/// The token ids of `examples`.
-fn used_ids(examples: &[&[Example]]) -> BTreeSet<u32> {
-    examples.iter().flat_map(|set| set.iter()).flat_map(|example| example.ids.iter().copied()).collect()
-}
-
 /// The vocabulary map of a `student.vocabulary = "data"` run, or `None`.
 fn data_vocabulary(config: &RunConfig, teacher: &Decoder, train: &[Example], dev: &[Example]) -> Result<Option<VocabMap>> {
     let Some(section) = config.student.as_ref().filter(|s| s.vocabulary == VocabularyChoice::Data) else { return Ok(None) };
     if section.init != StudentInit::FromTeacher {
         return Err(TrainError::Incompatible { message: "student.vocabulary = \"data\" prunes the teacher's vocabulary, so it needs init = \"from_teacher\"; a loaded student keeps its own".into() });
     }
-    let tokenizer_json = teacher.tokenizer_json.as_deref().ok_or_else(|| TrainError::Incompatible { message: "student.vocabulary = \"data\" needs a teacher with a tokenizer.json".into() })?;
-    let m = &teacher.metadata;
-    let special: Vec<u32> = m.bos_token_id.iter().chain(&m.eos_token_ids).chain(m.pad_token_id.iter()).copied().collect();
-    let kept = closed_keep_set(tokenizer_json, &used_ids(&[train, dev]), &special)?;
-    Ok(Some(VocabMap::new(&kept, m.vocab_size as usize)?))
+    Ok(Some(vocab::data_vocabulary(teacher, &[train, dev])?))
 }
 
 fn prepare_distill(config: &RunConfig, config_path: &Path) -> Result<DistillSetup> {

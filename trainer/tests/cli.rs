@@ -274,6 +274,64 @@ dir = "run"
 }
 
 #[test]
+fn distill_with_data_vocabulary() {
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::write(dir.path().join("chat.jsonl"), CHAT_JSONL).unwrap();
+    let teacher = fixtures_dir().join("models/llama-gqa");
+    let text = format!(
+        r#"
+[teacher]
+path = "{}"
+
+[student]
+init = "from_teacher"
+layers = [1]
+vocabulary = "data"
+
+[data]
+train = "chat.jsonl"
+dev = "chat.jsonl"
+format = "chat"
+seq_len = 1024
+
+[train]
+max_steps = 2
+batch_size = 1
+eval_every = 1
+
+[distill]
+top_k = 0
+
+[output]
+dir = "run"
+"#,
+        teacher.display()
+    );
+    let config = dir.path().join("vocab.toml");
+    std::fs::write(&config, text).unwrap();
+    let output = run(&config, "distill");
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert!(output.status.success(), "distill failed: {stderr}");
+
+    let config_json: serde_json::Value = serde_json::from_slice(&std::fs::read(dir.path().join("run/final/config.json")).unwrap()).unwrap();
+    let vocab = config_json["vocab_size"].as_u64().unwrap() as usize;
+    let teacher_json = std::fs::read(teacher.join("tokenizer.json")).unwrap();
+    let teacher_tokenizer = tokenizers::Tokenizer::from_bytes(&teacher_json).unwrap();
+    assert!(vocab < teacher_tokenizer.get_vocab_size(true), "vocabulary of {vocab} tokens was not pruned");
+
+    // The runtime reads the pruned model, and its tokenizer splits the training text as the
+    // teacher's does, token for token.
+    let model = tinyllm::Model::open(dir.path().join("run/model.tllm")).unwrap();
+    assert_eq!(model.metadata().vocab_size as usize, vocab);
+    let student_tokenizer = tinyllm::Tokenizer::from_model(&model).unwrap();
+    for text in ["Weather in Paris?", "Rain in Oslo?", "Hello!"] {
+        let student: Vec<String> = student_tokenizer.encode(text, false).unwrap().iter().map(|&id| student_tokenizer.decode(&[id], false).unwrap()).collect();
+        let teacher: Vec<String> = teacher_tokenizer.encode(text, false).unwrap().get_ids().iter().map(|&id| teacher_tokenizer.decode(&[id], false).unwrap()).collect();
+        assert_eq!(student, teacher, "{text:?}");
+    }
+}
+
+#[test]
 fn unknown_config_key_is_reported() {
     let dir = tempfile::tempdir().unwrap();
     write_data(dir.path());

@@ -180,11 +180,9 @@ pub fn prune_tokenizer_json(tokenizer_json: &[u8], map: &VocabMap) -> Result<Vec
 /// needs to encode any text with them; see the module comment. Returns the student and the
 /// id map.
 pub fn prune_vocabulary(model: &Decoder, used: &BTreeSet<u32>) -> Result<(Decoder, VocabMap)> {
-    let tokenizer_json = model.tokenizer_json.as_deref().ok_or_else(|| tokenizer_error("the model has no tokenizer.json; load it from a directory or GGUF that has one".into()))?;
+    let tokenizer_json = model_tokenizer(model)?;
     let metadata = &model.metadata;
-    let special: Vec<u32> = metadata.bos_token_id.iter().chain(&metadata.eos_token_ids).chain(metadata.pad_token_id.iter()).copied().collect();
-    let kept = closed_keep_set(tokenizer_json, used, &special)?;
-    let map = VocabMap::new(&kept, metadata.vocab_size as usize)?;
+    let map = keep_map(model, used)?;
     let rows = map.teacher_ids_tensor(model.device())?;
     let mut tensors = HashMap::new();
     for name in model.names() {
@@ -201,4 +199,23 @@ pub fn prune_vocabulary(model: &Decoder, used: &BTreeSet<u32>) -> Result<(Decode
     let json = prune_tokenizer_json(tokenizer_json, &map)?;
     let student = Decoder::from_tensors(pruned, Some(json), tensors, std::path::Path::new("<vocabulary-pruned student>"), model.dtype(), model.device())?;
     Ok((student, map))
+}
+
+fn model_tokenizer(model: &Decoder) -> Result<&[u8]> {
+    model.tokenizer_json.as_deref().ok_or_else(|| tokenizer_error("the model has no tokenizer.json; load it from a directory or GGUF that has one".into()))
+}
+
+/// The map that keeps `used` of `model`'s tokens, closed with its special tokens.
+fn keep_map(model: &Decoder, used: &BTreeSet<u32>) -> Result<VocabMap> {
+    let metadata = &model.metadata;
+    let special: Vec<u32> = metadata.bos_token_id.iter().chain(&metadata.eos_token_ids).chain(metadata.pad_token_id.iter()).copied().collect();
+    let kept = closed_keep_set(model_tokenizer(model)?, used, &special)?;
+    VocabMap::new(&kept, metadata.vocab_size as usize)
+}
+
+/// The vocabulary a student of `model` needs for `examples` (in `model`'s ids): the tokens
+/// they use, closed as in [`closed_keep_set`] with the model's special tokens.
+pub fn data_vocabulary(model: &Decoder, examples: &[&[Example]]) -> Result<VocabMap> {
+    let used: BTreeSet<u32> = examples.iter().flat_map(|set| set.iter()).flat_map(|example| example.ids.iter().copied()).collect();
+    keep_map(model, &used)
 }
