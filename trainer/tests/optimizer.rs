@@ -64,7 +64,7 @@ fn run(dtype: DType) -> f64 {
         })
         .collect();
     let mut optimizer = AdamW::new(CONFIG, &params).unwrap();
-    // The starting weights as the tensor type holds them.
+    // The starting weights, rounded to the tensor type.
     let initial: Vec<Vec<f64>> = params.iter().map(|(_, var)| var.as_tensor().to_dtype(DType::F64).unwrap().flatten_all().unwrap().to_vec1::<f64>().unwrap()).collect();
     let mut reference = Reference { weights: initial.clone(), m: initial.iter().map(|w| vec![0.0; w.len()]).collect(), v: initial.iter().map(|w| vec![0.0; w.len()]).collect(), step: 0 };
     for step in 0..3u64 {

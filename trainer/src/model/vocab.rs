@@ -176,9 +176,9 @@ pub fn prune_tokenizer_json(tokenizer_json: &[u8], map: &VocabMap) -> Result<Vec
     serde_json::to_vec(&tokenizer).map_err(|e| tokenizer_error(format!("cannot write tokenizer.json: {e}")))
 }
 
-/// The student of `model` that keeps the tokens `used` (teacher ids) and what the tokenizer
-/// needs to encode any text with them; see the module comment. Returns the student and the
-/// id map.
+/// Builds the student of `model` that keeps the tokens `used` (teacher ids) and the tokens
+/// the tokenizer needs to encode any text with them, as the module comment explains. Returns
+/// the student and the id map.
 pub fn prune_vocabulary(model: &Decoder, used: &BTreeSet<u32>) -> Result<(Decoder, VocabMap)> {
     let tokenizer_json = model_tokenizer(model)?;
     let metadata = &model.metadata;
@@ -205,7 +205,7 @@ fn model_tokenizer(model: &Decoder) -> Result<&[u8]> {
     model.tokenizer_json.as_deref().ok_or_else(|| tokenizer_error("the model has no tokenizer.json; load it from a directory or GGUF that has one".into()))
 }
 
-/// The map that keeps `used` of `model`'s tokens, closed with its special tokens.
+/// Builds the map that keeps `used` of `model`'s tokens, closed with its special tokens.
 fn keep_map(model: &Decoder, used: &BTreeSet<u32>) -> Result<VocabMap> {
     let metadata = &model.metadata;
     let special: Vec<u32> = metadata.bos_token_id.iter().chain(&metadata.eos_token_ids).chain(metadata.pad_token_id.iter()).copied().collect();
@@ -213,8 +213,8 @@ fn keep_map(model: &Decoder, used: &BTreeSet<u32>) -> Result<VocabMap> {
     VocabMap::new(&kept, metadata.vocab_size as usize)
 }
 
-/// The vocabulary a student of `model` needs for `examples` (in `model`'s ids): the tokens
-/// they use, closed as in [`closed_keep_set`] with the model's special tokens.
+/// Chooses the vocabulary a student of `model` needs for `examples` (in `model`'s ids). It
+/// contains the tokens they use, closed as in [`closed_keep_set`] with the special tokens.
 pub fn data_vocabulary(model: &Decoder, examples: &[&[Example]]) -> Result<VocabMap> {
     let used: BTreeSet<u32> = examples.iter().flat_map(|set| set.iter()).flat_map(|example| example.ids.iter().copied()).collect();
     keep_map(model, &used)

@@ -130,7 +130,7 @@ impl InplaceOp3 for WeightUpdate {
     }
 }
 
-/// The sum of squares of a CPU f32 tensor, accumulated in f64, or `None` for other tensors.
+/// Computes the sum of squares of a CPU f32 tensor in f64, or returns `None` for other tensors.
 pub fn sum_squares(tensor: &Tensor) -> Option<f64> {
     if !applies(&[tensor]) {
         return None;
