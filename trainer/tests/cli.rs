@@ -329,6 +329,15 @@ dir = "run"
         let teacher: Vec<String> = teacher_tokenizer.encode(text, false).unwrap().get_ids().iter().map(|&id| teacher_tokenizer.decode(&[id], false).unwrap()).collect();
         assert_eq!(student, teacher, "{text:?}");
     }
+
+    // The same run from a top-k cache over the student's tokens.
+    let text = std::fs::read_to_string(&config).unwrap().replace("top_k = 0", "top_k = 8").replace(r#"dir = "run""#, r#"dir = "run-topk""#);
+    std::fs::write(&config, text).unwrap();
+    let output = run(&config, "distill");
+    assert!(output.status.success(), "distill from a top-k cache failed: {}", String::from_utf8_lossy(&output.stderr));
+    assert!(dir.path().join("run-topk/teacher-topk/train.topk").is_file(), "train.topk missing");
+    let model = tinyllm::Model::open(dir.path().join("run-topk/model.tllm")).unwrap();
+    assert_eq!(model.metadata().vocab_size as usize, vocab);
 }
 
 #[test]
