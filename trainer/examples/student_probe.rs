@@ -22,7 +22,7 @@ use tinyllm_train::config::{DataFormat, TrainSection};
 use tinyllm_train::loss::Divergence;
 use tinyllm_train::model::load::load;
 use tinyllm_train::model::student::{student_from_teacher, ChannelRule};
-use tinyllm_train::model::vocab::{data_vocabulary, prune_vocabulary};
+use tinyllm_train::model::vocab::{data_vocabulary, prune_to};
 use tinyllm_train::train::batch::Example;
 use tinyllm_train::train::dataset::read_examples;
 use tinyllm_train::train::{Distillation, TeacherSignal, Trainer};
@@ -86,7 +86,7 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
         let ffn: usize = ffn.parse().map_err(|_| format!("candidate {candidate:?}: {ffn:?} is not a channel count"))?;
         let mut student = student_from_teacher(&teacher, &layers, Some(ffn), ChannelRule::Magnitude)?;
         if let Some(map) = &vocabulary {
-            student = prune_vocabulary(&student, &map.teacher_ids().iter().copied().collect())?.0;
+            student = prune_to(&student, map)?;
         }
         let params = student.parameter_count();
         let ce = cross_entropy(student, &student_dev)?;

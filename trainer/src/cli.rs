@@ -9,7 +9,7 @@ use crate::config::{RunConfig, StudentInit, VocabularyChoice};
 use crate::error::{Result, TrainError};
 use crate::loss::topk_cache::TopkCache;
 use crate::model::student::student_from_teacher;
-use crate::model::vocab::{self, prune_vocabulary, VocabMap};
+use crate::model::vocab::{self, prune_to, VocabMap};
 use crate::model::{load::load, save, Decoder};
 use crate::train::batch::Example;
 use crate::train::dataset::read_examples;
@@ -151,7 +151,7 @@ struct DistillSetup {
     vocab: Option<VocabMap>,
 }
 
-/// The vocabulary map of a `student.vocabulary = "data"` run, or `None`.
+/// Builds the vocabulary map of a `student.vocabulary = "data"` run, or returns `None`.
 fn data_vocabulary(config: &RunConfig, teacher: &Decoder, train: &[Example], dev: &[Example]) -> Result<Option<VocabMap>> {
     let Some(section) = config.student.as_ref().filter(|s| s.vocabulary == VocabularyChoice::Data) else { return Ok(None) };
     if section.init != StudentInit::FromTeacher {
@@ -211,16 +211,14 @@ pub fn distill(config_path: &Path, quiet: bool) -> Result<()> {
     let mut student = make_student(&config, config_path, &setup.teacher)?;
     let DistillSetup { teacher, mut train, mut dev, vocab } = setup;
     if let Some(vocab) = &vocab {
-        let (pruned, map) = prune_vocabulary(&student, &vocab.teacher_ids().iter().copied().collect())?;
-        if &map != vocab {
-            return Err(TrainError::Incompatible { message: "the student's tokens differ from the teacher's data vocabulary; the student must have the teacher's tokenizer".into() });
-        }
+        // data_vocabulary accepts only init = "from_teacher", so the student has the
+        // teacher's tokenizer and the map fits it.
+        student = prune_to(&student, vocab)?;
         if !quiet {
-            eprintln!("student vocabulary: {} of the teacher's {} tokens", map.len(), map.teacher_vocab());
+            eprintln!("student vocabulary: {} of the teacher's {} tokens", vocab.len(), vocab.teacher_vocab());
         }
-        student = pruned;
-        train = to_student(&map, &train)?;
-        dev = to_student(&map, &dev)?;
+        train = to_student(vocab, &train)?;
+        dev = to_student(vocab, &dev)?;
     } else {
         check_vocabularies(&teacher, &student)?;
     }

@@ -65,8 +65,8 @@ pub struct StudentSection {
     /// Rule that chooses the kept channels.
     #[serde(default = "default_channel_rule")]
     pub channel_rule: ChannelRule,
-    /// Tokens the student keeps: all of the teacher's, or those the training and dev data use
-    /// (with what the tokenizer needs to encode any text; see [`crate::model::vocab`]).
+    /// Tokens the student keeps: all of the teacher's, or those the training and dev data use.
+    /// The second adds the tokens the tokenizer needs to encode any text ([`crate::model::vocab`]).
     #[serde(default)]
     pub vocabulary: VocabularyChoice,
 }

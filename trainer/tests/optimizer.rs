@@ -8,7 +8,7 @@ use tinyllm_train::train::optimizer::{clip_scale, AdamW, AdamWConfig};
 
 const CONFIG: AdamWConfig = AdamWConfig { beta1: 0.9, beta2: 0.95, eps: 1e-8, weight_decay: 0.1 };
 
-/// A reproducible pseudo-random sequence in [-1, 1).
+/// Returns a reproducible pseudo-random sequence in [-1, 1).
 fn values(seed: u64, n: usize) -> Vec<f64> {
     let mut state = seed.wrapping_mul(6364136223846793005).wrapping_add(1442695040888963407);
     (0..n)
@@ -63,10 +63,12 @@ fn run(dtype: DType) -> f64 {
             (format!("p{p}"), Var::from_tensor(&tensor).unwrap())
         })
         .collect();
+
     let mut optimizer = AdamW::new(CONFIG, &params).unwrap();
     // The starting weights, rounded to the tensor type.
     let initial: Vec<Vec<f64>> = params.iter().map(|(_, var)| var.as_tensor().to_dtype(DType::F64).unwrap().flatten_all().unwrap().to_vec1::<f64>().unwrap()).collect();
     let mut reference = Reference { weights: initial.clone(), m: initial.iter().map(|w| vec![0.0; w.len()]).collect(), v: initial.iter().map(|w| vec![0.0; w.len()]).collect(), step: 0 };
+
     for step in 0..3u64 {
         let raw: Vec<Vec<f64>> = initial.iter().enumerate().map(|(p, w)| values(100 + 10 * step + p as u64, w.len()).iter().map(|g| g * 3.0).collect()).collect();
         // Gradients rounded to the tensor type, so both sides see the same values.
@@ -85,6 +87,7 @@ fn run(dtype: DType) -> f64 {
         optimizer.update(&params, &grads, scale, lr, |name, _| name == "p0").unwrap();
         reference.update(&seen, scale, lr, &decays);
     }
+
     let mut worst: f64 = 0.0;
     let mut largest_change: f64 = 0.0;
     for (p, (_, var)) in params.iter().enumerate() {

@@ -1,6 +1,6 @@
-//! Vocabulary pruning: the pruned tokenizer splits the kept text exactly as the full one did and
-//! still encodes any text; the pruned model's logits are the full model's on the kept tokens;
-//! distillation from the full model into its pruned copy has zero divergence.
+//! Vocabulary pruning. The pruned tokenizer splits the kept text exactly as the full one did and
+//! still encodes any text. The pruned model's logits are the full model's on the kept tokens,
+//! and distillation from the full model into its pruned copy has zero divergence.
 
 mod common;
 
@@ -19,8 +19,8 @@ use tinyllm_train::train::batch::Example;
 use tinyllm_train::train::{Distillation, TeacherSignal, Trainer};
 use tinyllm_train::{Decoder, ModelInput};
 
-/// A BPE tokenizer of 32 tokens for the micro model: two added tokens, the letters a to l
-/// (ids 2 to 13) and 18 merges (ids 14 to 31).
+/// Builds a BPE tokenizer of 32 tokens for the micro model: two added tokens, the letters a to
+/// l (ids 2 to 13) and 18 merges (ids 14 to 31).
 fn micro_tokenizer() -> Vec<u8> {
     let merges: [(&str, &str); 18] = [
         ("a", "b"),
@@ -128,7 +128,8 @@ fn pruning_refuses_a_non_bpe_tokenizer() {
     let mut tokenizer: serde_json::Value = serde_json::from_slice(&micro_tokenizer()).unwrap();
     tokenizer["model"]["type"] = json!("WordPiece");
     let error = closed_keep_set(&serde_json::to_vec(&tokenizer).unwrap(), &BTreeSet::new(), &[]).unwrap_err().to_string();
-    assert!(error.contains("WordPiece") && error.contains("BPE"), "{error}");
+    assert!(error.contains("WordPiece"), "{error}");
+    assert!(error.contains("BPE"), "{error}");
 }
 
 /// Examples over tokens the pruned vocabulary keeps, in teacher ids.

@@ -83,7 +83,7 @@ impl ModelInput {
         })
     }
 
-    /// The same sequences, positions and mask with other token ids (`[batch, seq]`).
+    /// Returns the same sequences, positions and mask with other token ids (`[batch, seq]`).
     pub fn with_ids(&self, ids: Tensor) -> ModelInput {
         ModelInput { ids, positions: self.positions.clone(), mask: self.mask.clone(), batch: self.batch, seq: self.seq }
     }

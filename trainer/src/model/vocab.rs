@@ -1,11 +1,11 @@
 //! Vocabulary pruning: a student that keeps only the tokens its data uses.
 //!
 //! A byte-level BPE tokenizer keeps working with a subset of its vocabulary when the subset is
-//! closed: it holds every single-character token (the byte alphabet), the added (special)
-//! tokens, and both parts of every merge whose result it holds. The pruned tokenizer keeps the
-//! merges whose results are kept, in their original order, so any text whose tokens were all
-//! kept is split exactly as before (BPE applies the lowest-ranked applicable merge, and every
-//! merge that text used is still there); other text falls back to shorter pieces. The
+//! closed: it contains every single-character token (the byte alphabet), the added (special)
+//! tokens, and both parts of every merge whose result it contains. The pruned tokenizer keeps the
+//! merges whose results are kept, in their original order. Any text whose tokens were all kept
+//! is then split exactly as before, because BPE applies the lowest-ranked applicable merge and
+//! every merge that text used is still there. Other text falls back to shorter pieces. The
 //! embedding and output rows of the kept tokens are copied in order of their old ids.
 
 use std::collections::{BTreeSet, HashMap};
@@ -30,7 +30,7 @@ pub struct VocabMap {
 }
 
 impl VocabMap {
-    /// The map that keeps `kept` (teacher ids, any order) of a vocabulary of `teacher_vocab`.
+    /// Builds the map that keeps `kept` (teacher ids) of a vocabulary of `teacher_vocab`.
     pub fn new(kept: &BTreeSet<u32>, teacher_vocab: usize) -> Result<VocabMap> {
         if let Some(&bad) = kept.iter().find(|&&id| id as usize >= teacher_vocab) {
             return Err(TrainError::Incompatible { message: format!("token id {bad} is outside the teacher's vocabulary of {teacher_vocab}") });
@@ -48,7 +48,7 @@ impl VocabMap {
         self.teacher_ids.len()
     }
 
-    /// Whether the student keeps no token.
+    /// Returns whether the student keeps no token.
     pub fn is_empty(&self) -> bool {
         self.teacher_ids.is_empty()
     }
@@ -58,17 +58,17 @@ impl VocabMap {
         self.student_ids.len()
     }
 
-    /// The teacher id of each student id, in order.
+    /// Returns the teacher id of each student id, in order.
     pub fn teacher_ids(&self) -> &[u32] {
         &self.teacher_ids
     }
 
-    /// The teacher ids as a `[student vocab]` u32 tensor, for gathering teacher logits.
+    /// Returns the teacher ids as a `[student vocab]` u32 tensor, for gathering teacher logits.
     pub fn teacher_ids_tensor(&self, device: &Device) -> candle_core::Result<Tensor> {
         Tensor::from_vec(self.teacher_ids.clone(), self.teacher_ids.len(), device)
     }
 
-    /// The student id of teacher token `id`, or `None` when the student dropped it.
+    /// Returns the student id of teacher token `id`, or `None` when the student dropped it.
     pub fn student_id(&self, id: u32) -> Option<u32> {
         self.student_ids.get(id as usize).copied().filter(|&s| s != DROPPED)
     }
@@ -80,7 +80,7 @@ impl VocabMap {
     }
 }
 
-/// The text of a merge: `["a", "b"]` (current tokenizer.json) or `"a b"` (older files).
+/// Splits a merge into its two parts: `["a", "b"]` (current tokenizer.json) or `"a b"` (older files).
 fn merge_parts(merge: &Value) -> Option<(String, String)> {
     match merge {
         Value::Array(parts) if parts.len() == 2 => Some((parts[0].as_str()?.to_string(), parts[1].as_str()?.to_string())),
@@ -180,9 +180,25 @@ pub fn prune_tokenizer_json(tokenizer_json: &[u8], map: &VocabMap) -> Result<Vec
 /// the tokenizer needs to encode any text with them, as the module comment explains. Returns
 /// the student and the id map.
 pub fn prune_vocabulary(model: &Decoder, used: &BTreeSet<u32>) -> Result<(Decoder, VocabMap)> {
+    let map = keep_map(model, used)?;
+    let student = prune_to(model, &map)?;
+    Ok((student, map))
+}
+
+/// Builds the student of `model` that keeps the tokens of `map`, a map made for `model`'s
+/// vocabulary that contains its special tokens (as [`data_vocabulary`] returns).
+pub fn prune_to(model: &Decoder, map: &VocabMap) -> Result<Decoder> {
     let tokenizer_json = model_tokenizer(model)?;
     let metadata = &model.metadata;
-    let map = keep_map(model, used)?;
+    if map.teacher_vocab() != metadata.vocab_size as usize {
+        return Err(tokenizer_error(format!("the map is for a vocabulary of {} tokens, but the model has {}", map.teacher_vocab(), metadata.vocab_size)));
+    }
+    let to_student = |id: u32| map.student_id(id).ok_or_else(|| tokenizer_error(format!("special token {id} is not kept")));
+    let mut pruned = metadata.clone();
+    pruned.vocab_size = map.len() as u32;
+    pruned.bos_token_id = metadata.bos_token_id.map(to_student).transpose()?;
+    pruned.eos_token_ids = metadata.eos_token_ids.iter().map(|&id| to_student(id)).collect::<Result<_>>()?;
+    pruned.pad_token_id = metadata.pad_token_id.map(to_student).transpose()?;
     let rows = map.teacher_ids_tensor(model.device())?;
     let mut tensors = HashMap::new();
     for name in model.names() {
@@ -190,15 +206,8 @@ pub fn prune_vocabulary(model: &Decoder, used: &BTreeSet<u32>) -> Result<(Decode
         let weight = if name == "token_embd" || name == "output" { weight.index_select(&rows, 0)? } else { weight.copy()? };
         tensors.insert(name.clone(), weight);
     }
-    let to_student = |id: u32| map.student_id(id).expect("special tokens are kept");
-    let mut pruned = metadata.clone();
-    pruned.vocab_size = map.len() as u32;
-    pruned.bos_token_id = metadata.bos_token_id.map(to_student);
-    pruned.eos_token_ids = metadata.eos_token_ids.iter().map(|&id| to_student(id)).collect();
-    pruned.pad_token_id = metadata.pad_token_id.map(to_student);
-    let json = prune_tokenizer_json(tokenizer_json, &map)?;
-    let student = Decoder::from_tensors(pruned, Some(json), tensors, std::path::Path::new("<vocabulary-pruned student>"), model.dtype(), model.device())?;
-    Ok((student, map))
+    let json = prune_tokenizer_json(tokenizer_json, map)?;
+    Decoder::from_tensors(pruned, Some(json), tensors, std::path::Path::new("<vocabulary-pruned student>"), model.dtype(), model.device())
 }
 
 fn model_tokenizer(model: &Decoder) -> Result<&[u8]> {

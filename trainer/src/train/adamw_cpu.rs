@@ -1,14 +1,14 @@
-//! AdamW on the CPU in place: one pass over each of the first moment, the second moment and
-//! the weights, split across threads, instead of a dozen candle operations that each allocate
-//! a tensor the size of the parameter and run on one thread. The arithmetic per element is the
-//! same as the tensor path in `optimizer.rs`, in f32.
+//! AdamW on the CPU in place. It makes one pass over each of the first moment, the second
+//! moment and the weights, split across threads. The tensor path makes a dozen candle
+//! operations that each allocate a tensor the size of the parameter and run on one thread.
+//! The arithmetic per element is that of the tensor path in `optimizer.rs`, in f32.
 
 use candle_core::{CpuStorage, DType, Device, InplaceOp2, InplaceOp3, Layout, Tensor};
 
 /// Elements below which an update runs on the calling thread.
 const MIN_PARALLEL: usize = 1 << 16;
 
-/// Whether the in-place path applies: f32 tensors on the CPU.
+/// Returns whether the in-place path applies: f32 tensors on the CPU.
 pub fn applies(tensors: &[&Tensor]) -> bool {
     tensors.iter().all(|t| t.dtype() == DType::F32 && matches!(t.device(), Device::Cpu))
 }
@@ -37,8 +37,12 @@ fn for_chunks<const N: usize>(out: &mut [f32], inputs: [&[f32]; N], f: impl Fn(&
     });
 }
 
+fn offsets(layout: &Layout, what: &str) -> candle_core::Result<(usize, usize)> {
+    layout.contiguous_offsets().ok_or_else(|| candle_core::Error::Msg(format!("AdamW: the {what} is not contiguous")))
+}
+
 fn f32_slice<'a>(storage: &'a CpuStorage, layout: &Layout, what: &str) -> candle_core::Result<&'a [f32]> {
-    let (start, end) = layout.contiguous_offsets().ok_or_else(|| candle_core::Error::Msg(format!("AdamW: the {what} is not contiguous")))?;
+    let (start, end) = offsets(layout, what)?;
     match storage {
         CpuStorage::F32(data) => Ok(&data[start..end]),
         _ => Err(candle_core::Error::Msg(format!("AdamW: the {what} is not f32"))),
@@ -46,7 +50,7 @@ fn f32_slice<'a>(storage: &'a CpuStorage, layout: &Layout, what: &str) -> candle
 }
 
 fn f32_slice_mut<'a>(storage: &'a mut CpuStorage, layout: &Layout, what: &str) -> candle_core::Result<&'a mut [f32]> {
-    let (start, end) = layout.contiguous_offsets().ok_or_else(|| candle_core::Error::Msg(format!("AdamW: the {what} is not contiguous")))?;
+    let (start, end) = offsets(layout, what)?;
     match storage {
         CpuStorage::F32(data) => Ok(&mut data[start..end]),
         _ => Err(candle_core::Error::Msg(format!("AdamW: the {what} is not f32"))),

@@ -32,12 +32,11 @@ use crate::error::{Result, TrainError};
 use crate::loss::topk_cache::TopkCache;
 use crate::loss::{cross_entropy_sum, distill_full_sum, distill_topk_sum, Divergence};
 use crate::metrics::{self, EvalRecord};
+use crate::model::vocab::VocabMap;
 use crate::model::Decoder;
 use batch::{make_batch, pack, Batch, Example, PackedSequence};
 use optimizer::{clip_scale, AdamW, AdamWConfig};
 use schedule::Schedule;
-
-use crate::model::vocab::VocabMap;
 
 /// The teacher signal the student learns from besides the target tokens.
 pub enum TeacherSignal {
@@ -139,17 +138,17 @@ impl Trainer {
         let d = self.distillation;
         let distill = match &self.teacher {
             TeacherSignal::None => None,
-            TeacherSignal::Online { teacher, vocab: None } => {
-                let teacher_logits = teacher.forward_rows(&batch.input, &batch.rows)?;
-                Some(distill_full_sum(&logits, &teacher_logits.to_dtype(logits.dtype())?, d.temperature, d.divergence)?)
-            }
-            TeacherSignal::Online { teacher, vocab: Some(vocab) } => {
-                // The teacher reads the same tokens in its own ids, and its logits over the
-                // student's tokens are the distribution the student learns.
-                let to_teacher = vocab.teacher_ids_tensor(teacher.device())?;
-                let ids = to_teacher.index_select(&batch.input.ids.flatten_all()?, 0)?.reshape(batch.input.ids.shape())?;
-                let input = batch.input.with_ids(ids);
-                let teacher_logits = teacher.forward_rows(&input, &batch.rows)?.index_select(&to_teacher, 1)?;
+            TeacherSignal::Online { teacher, vocab } => {
+                let teacher_logits = match vocab {
+                    None => teacher.forward_rows(&batch.input, &batch.rows)?,
+                    Some(vocab) => {
+                        // The teacher reads the same tokens in its own ids, and its logits over
+                        // the student's tokens are the distribution the student learns.
+                        let to_teacher = vocab.teacher_ids_tensor(teacher.device())?;
+                        let ids = to_teacher.index_select(&batch.input.ids.flatten_all()?, 0)?.reshape(batch.input.ids.shape())?;
+                        teacher.forward_rows(&batch.input.with_ids(ids), &batch.rows)?.index_select(&to_teacher, 1)?
+                    }
+                };
                 Some(distill_full_sum(&logits, &teacher_logits.to_dtype(logits.dtype())?, d.temperature, d.divergence)?)
             }
             TeacherSignal::Topk { train, dev: dev_cache } => {

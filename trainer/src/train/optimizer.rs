@@ -94,15 +94,3 @@ pub fn clip_scale(grads: &BTreeMap<String, Tensor>, max_norm: f64) -> Result<(f6
     let scale = if max_norm > 0.0 && norm > max_norm { max_norm / (norm + 1e-6) } else { 1.0 };
     Ok((norm, scale))
 }
-
-/// Scales `grads` so their global norm is at most `max_norm`; returns the norm before clipping.
-/// `max_norm <= 0` disables clipping.
-pub fn clip_by_global_norm(grads: &mut BTreeMap<String, Tensor>, max_norm: f64) -> Result<f64> {
-    let (norm, scale) = clip_scale(grads, max_norm)?;
-    if scale != 1.0 {
-        for grad in grads.values_mut() {
-            *grad = (&*grad * scale)?;
-        }
-    }
-    Ok(norm)
-}
