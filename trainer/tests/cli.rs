@@ -492,7 +492,15 @@ fn data_and_eval_subcommands_run() {
 #[test]
 fn example_configs_parse() {
     let configs = Path::new(env!("CARGO_MANIFEST_DIR")).join("configs");
-    for name in ["sft.toml", "distill.toml", "snips/teacher.toml", "snips/student.toml"] {
+    let names = [
+        "sft.toml",
+        "distill.toml",
+        "snips/teacher.toml",
+        "snips/student.toml",
+        "snips/student-sub2.toml",
+        "snips/student-sub2-480.toml",
+    ];
+    for name in names {
         tinyllm_train::config::RunConfig::read(&configs.join(name)).unwrap_or_else(|e| panic!("{name}: {e}"));
     }
 }
