@@ -497,6 +497,7 @@ fn example_configs_parse() {
         "distill.toml",
         "snips/teacher.toml",
         "snips/student.toml",
+        "snips/student-560.toml",
         "snips/student-sub2.toml",
         "snips/student-sub2-480.toml",
     ];
